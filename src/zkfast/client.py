@@ -1,0 +1,698 @@
+"""The synchronous, thread-safe client.
+
+Threads: callers encode and send their own requests (under a send lock, so
+frames never interleave); one I/O thread connects, reads and decodes every
+reply, pings, and detects dead connections; one dispatcher thread runs watch
+callbacks, state listeners and future callbacks in order, so a slow callback
+never stalls replies.
+
+>>> from zkfast import Client
+>>> with Client("127.0.0.1:2181") as zk:                 # doctest: +SKIP
+...     zk.create("/demo", b"hello")
+...     value, stat = zk.get("/demo")
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import select
+import socket
+import ssl as _ssl
+import threading
+import time
+from collections import deque
+from typing import Any, Callable, Deque, Generator, List, Optional, Sequence, Tuple
+
+from . import codec
+from ._api import Batch, ClientAPI, Step
+from .errors import (
+    AuthFailedError,
+    ClosedError,
+    CodecError,
+    ConnectionLossError,
+    InvalidArgumentError,
+    NoServerError,
+    ProtocolError,
+    SessionExpiredError,
+    WaitTimeoutError,
+    ZooKeeperError,
+)
+from .events import EventType, State, WatchedEvent
+from .hosts import DNSHostProvider, HostProvider, parse_connect_string, reconnect_delay
+from .protocol import Completion, PendingRequest, SessionEngine
+
+__all__ = ["Client", "Future"]
+
+log = logging.getLogger("zkfast.client")
+
+_allocate_lock = threading.Lock
+_monotonic = time.monotonic
+_RECV_SIZE = 256 * 1024
+
+Address = Tuple[str, int]
+SocketFactory = Callable[[Address, float], socket.socket]
+
+
+class Future:
+    """The handle of a request in flight (returned by the ``*_async`` methods).
+
+    ``result(timeout)`` blocks for the reply (raising the request's error);
+    ``add_done_callback(fn)`` runs ``fn(future)`` on the dispatcher thread.
+    """
+
+    __slots__ = ("_req", "_client")
+
+    def __init__(self, req: PendingRequest, client: "Client") -> None:
+        self._req = req
+        self._client = client
+
+    def done(self) -> bool:
+        return self._req.done_flag
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        req = self._req
+        if not req.done_flag:
+            lock = req.waiter
+            if not lock.acquire(True, -1 if timeout is None else timeout):
+                raise WaitTimeoutError(f"no reply within {timeout}s", path=req.path)
+            lock.release()  # leave it open for other waiters
+        if req.exception_value is not None:
+            raise req.exception_value
+        return req.result_value
+
+    get = result
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        try:
+            self.result(timeout)
+        except WaitTimeoutError:
+            raise
+        except BaseException as e:  # noqa: BLE001 - hand back whatever the request failed with
+            return e
+        return None
+
+    def add_done_callback(self, fn: Callable[["Future"], Any]) -> None:
+        req = self._req
+        with _callback_lock:
+            if not req.done_flag:
+                if req.callbacks is None:
+                    req.callbacks = []
+                req.callbacks.append(fn)
+                fn = None  # type: ignore[assignment]
+        if fn is not None:
+            self._client._dispatch(fn, self)
+        elif req.done_flag:
+            self._client._run_callbacks(req)
+
+    rawlink = add_done_callback
+
+    def __repr__(self) -> str:
+        state = "done" if self._req.done_flag else "pending"
+        return f"<Future {state} {self._req!r}>"
+
+
+_callback_lock = threading.Lock()
+
+
+class Client(ClientAPI):
+    """A ZooKeeper client for threaded code.
+
+    ``hosts`` is a connect string (``"h1:2181,h2:2181/chroot"``). Times are
+    seconds. The client reconnects by itself and keeps its session (and
+    watches) across reconnects; ``add_listener`` tells about state changes.
+    """
+
+    def __init__(self, hosts: str = "127.0.0.1:2181", session_timeout: float = 10.0, *,
+                 connection_timeout: Optional[float] = None,
+                 auth_data: Optional[Sequence[Tuple[str, Any]]] = None,
+                 default_acl: Optional[Sequence[Any]] = None,
+                 read_only: bool = False,
+                 ssl_context: Optional[_ssl.SSLContext] = None,
+                 host_provider: Optional[HostProvider] = None,
+                 connect: Optional[SocketFactory] = None,
+                 max_buffer_size: int = codec.DEFAULT_MAX_BUFFER_SIZE,
+                 max_request_size: int = 0xFFFFF,
+                 client_id: Optional[Tuple[int, bytes]] = None,
+                 logger: Optional[logging.Logger] = None,
+                 event_callback: Optional[Callable[[WatchedEvent], Any]] = None) -> None:
+        servers, chroot = parse_connect_string(hosts)
+        if session_timeout <= 0:
+            raise InvalidArgumentError("session_timeout must be positive")
+        self.hosts = hosts
+        self.session_timeout = float(session_timeout)
+        self.default_acl = default_acl
+        self.read_only = read_only
+        self.ssl_context = ssl_context
+        self.log = logger or log
+        self._servers = servers
+        self._host_provider: HostProvider = host_provider or DNSHostProvider()
+        self._host_provider.init(servers)
+        self.connection_timeout = (float(connection_timeout) if connection_timeout is not None
+                                   else max(1.0, self.session_timeout / max(1, len(servers))))
+        self._connect_factory = connect
+        sid, pw = client_id if client_id is not None else (0, None)
+        self._engine = SessionEngine(chroot=chroot, session_timeout_ms=int(session_timeout * 1000),
+                                     read_only=read_only, max_buffer_size=max_buffer_size,
+                                     max_request_size=max_request_size,
+                                     auth_data=auth_data or (), session_id=sid, session_passwd=pw)
+        self._send_lock = threading.Lock()
+        self._state_cond = threading.Condition(threading.Lock())
+        self._sock: Optional[socket.socket] = None
+        self._queue: Deque[Tuple[PendingRequest, float]] = deque()
+        self._listeners: List[Callable[[State], Any]] = []
+        self._event_callback = event_callback
+        self._dispatch_q: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._io_thread: Optional[threading.Thread] = None
+        self._dispatch_thread: Optional[threading.Thread] = None
+        self._closing = False
+        self._closed = False
+        self._wake = threading.Event()
+        self._last_send = 0.0
+        self._disconnected_at: Optional[float] = None
+        self.server: Optional[Address] = None
+        self.last_error: Optional[BaseException] = None
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def state(self) -> State:
+        return self._engine.state
+
+    @property
+    def connected(self) -> bool:
+        return self._engine.state.is_connected
+
+    @property
+    def session_id(self) -> int:
+        return self._engine.session_id
+
+    @property
+    def client_id(self) -> Tuple[int, Optional[bytes]]:
+        """``(session id, password)``: pass as ``client_id=`` to resume the session."""
+        return (self._engine.session_id, self._engine.passwd)
+
+    @property
+    def chroot(self) -> str:
+        return self._engine.chroot
+
+    @property
+    def negotiated_session_timeout(self) -> float:
+        return self._engine.negotiated_timeout_ms / 1000.0
+
+    def add_listener(self, fn: Callable[[State], Any]) -> None:
+        """Call ``fn(state)`` on the dispatcher thread at every state change."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[State], Any]) -> None:
+        try:
+            self._listeners.remove(fn)
+        except ValueError:
+            pass
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = 15.0) -> "Client":
+        """Connect; returns once connected. On timeout the client is closed and
+        :class:`WaitTimeoutError` raised."""
+        if self._closed:
+            raise ClosedError()
+        if self._io_thread is None:
+            self._dispatch_thread = threading.Thread(target=self._dispatch_main,
+                                                     name="zkfast-dispatch", daemon=True)
+            self._dispatch_thread.start()
+            self._io_thread = threading.Thread(target=self._io_main, name="zkfast-io", daemon=True)
+            self._io_thread.start()
+        if not self.wait_connected(timeout):
+            err = self.last_error
+            self.close()
+            if self._engine.state == State.AUTH_FAILED:
+                raise AuthFailedError()
+            raise WaitTimeoutError(f"could not connect to {self.hosts} within {timeout}s"
+                                   + (f" (last error: {err})" if err else ""))
+        return self
+
+    def wait_connected(self, timeout: Optional[float] = None) -> bool:
+        """Block until connected (True) or ``timeout`` passes / the client dies (False)."""
+        deadline = None if timeout is None else _monotonic() + timeout
+        with self._state_cond:
+            while not self._engine.state.is_connected:
+                if self._closing or self._engine.state == State.AUTH_FAILED:
+                    return False
+                remaining = None if deadline is None else deadline - _monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._state_cond.wait(remaining)
+        return True
+
+    def stop(self) -> None:
+        """Close the session (ephemeral nodes go away) and stop all threads."""
+        self.close()
+
+    def close(self, timeout: float = 2.0) -> None:
+        if self._closed:
+            return
+        self._closing = True
+        self._wake.set()
+        if self._engine.state.is_connected and self._sock is not None:
+            try:
+                req = self._engine.op_close()
+                req.waiter = _allocate_lock()
+                req.waiter.acquire()
+                self._send(req)
+                req.waiter.acquire(True, timeout)
+            except ZooKeeperError:
+                pass
+        sock = self._sock
+        if sock is not None:
+            _shutdown(sock)
+        io = self._io_thread
+        if io is not None and io is not threading.current_thread():
+            io.join(timeout + 5)
+        with self._send_lock:
+            lost = self._engine.connection_lost()
+            queued = [r for r, _ in self._queue]
+            self._queue.clear()
+        for req in lost + queued:
+            self._complete(req, None, ClosedError())
+        self._closed = True
+        self._set_state(State.CLOSED)
+        self._engine.session_ended(ClosedError())
+        self._flush_events()
+        self._dispatch_q.put(None)
+        dt = self._dispatch_thread
+        if dt is not None and dt is not threading.current_thread():
+            dt.join(timeout + 5)
+
+    def __enter__(self) -> "Client":
+        if self._io_thread is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<zkfast.Client hosts={self.hosts!r} state={self._engine.state.value} "
+                f"session=0x{self._engine.session_id:x}>")
+
+    # ------------------------------------------------------------ sending
+
+    def _call(self, req: PendingRequest) -> Any:
+        lock = _allocate_lock()
+        lock.acquire()
+        req.waiter = lock
+        self._send(req)
+        lock.acquire()
+        if req.exception_value is not None:
+            raise req.exception_value
+        return req.result_value
+
+    def _submit(self, req: PendingRequest) -> Future:
+        lock = _allocate_lock()
+        lock.acquire()
+        req.waiter = lock
+        self._send(req)
+        return Future(req, self)
+
+    def _send(self, req: PendingRequest) -> None:
+        with self._send_lock:
+            sock = self._sock
+            if sock is None or not self._engine.connected:
+                if self._closing or self._closed:
+                    raise ClosedError()
+                self._engine.validate_encoding(req)
+                self._queue.append((req, _monotonic()))
+                return
+            try:
+                frame = self._engine.frame_for(req)
+            except (TypeError, OverflowError, ValueError) as e:
+                if isinstance(e, ZooKeeperError):
+                    raise
+                raise InvalidArgumentError(str(e), path=req.path) from e
+            try:
+                sock.sendall(frame)
+            except OSError as e:
+                # The request stays pending: the I/O thread fails it with
+                # ConnectionLossError when it sees the connection die.
+                self.log.debug("send failed: %s", e)
+                _shutdown(sock)
+            self._last_send = _monotonic()
+
+    def _run(self, gen: Generator[Step, Any, Any]) -> Any:
+        value: Any = None
+        error: Optional[BaseException] = None
+        while True:
+            try:
+                step = gen.throw(error) if error is not None else gen.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value = error = None
+            if isinstance(step, Batch):
+                futures = [self._submit(r) for r in step]
+                value = [f.exception() or f._req.result_value for f in futures]
+            else:
+                try:
+                    value = self._call(step)
+                except ZooKeeperError as e:
+                    error = e
+
+    # ------------------------------------------------------------ non-blocking forms
+
+    def create_async(self, path: str, value: bytes = b"", acl: Optional[Sequence[Any]] = None,
+                     **kw: Any) -> Future:
+        return self._submit(self._engine.op_create(path, value, self._acl(acl), **kw))
+
+    def get_async(self, path: str, watch: Optional[Callable[..., Any]] = None) -> Future:
+        return self._submit(self._engine.op_get(path, watch))
+
+    def exists_async(self, path: str, watch: Optional[Callable[..., Any]] = None) -> Future:
+        return self._submit(self._engine.op_exists(path, watch))
+
+    def get_children_async(self, path: str, watch: Optional[Callable[..., Any]] = None,
+                           include_data: bool = False) -> Future:
+        return self._submit(self._engine.op_get_children(path, watch, include_data))
+
+    def set_async(self, path: str, value: bytes, version: int = -1) -> Future:
+        return self._submit(self._engine.op_set(path, value, version))
+
+    def delete_async(self, path: str, version: int = -1) -> Future:
+        return self._submit(self._engine.op_delete(path, version))
+
+    def sync_async(self, path: str) -> Future:
+        return self._submit(self._engine.op_sync(path))
+
+    def get_acls_async(self, path: str) -> Future:
+        return self._submit(self._engine.op_get_acls(path))
+
+    def set_acls_async(self, path: str, acls: Sequence[Any], version: int = -1) -> Future:
+        return self._submit(self._engine.op_set_acls(path, acls, version))
+
+    def multi_async(self, *ops: Any) -> Future:
+        return self._submit(self._engine.op_multi(ops))
+
+    def multi_read_async(self, *ops: Any) -> Future:
+        return self._submit(self._engine.op_multi_read(ops))
+
+    def count_children_async(self, path: str) -> Future:
+        return self._submit(self._engine.op_count_children(path))
+
+    # ------------------------------------------------------------ completion
+
+    def _complete(self, req: PendingRequest, result: Any, exc: Optional[BaseException]) -> None:
+        req.result_value = result
+        req.exception_value = exc
+        req.done_flag = True
+        w = req.waiter
+        if w is not None:
+            try:
+                w.release()
+            except RuntimeError:  # already released (completed twice on close races)
+                pass
+        if req.callbacks is not None:
+            self._run_callbacks(req)
+
+    def _run_callbacks(self, req: PendingRequest) -> None:
+        with _callback_lock:
+            cbs, req.callbacks = req.callbacks, None
+        if cbs:
+            fut = Future(req, self)
+            for cb in cbs:
+                self._dispatch_q.put((cb, fut))
+
+    def _dispatch(self, fn: Callable[..., Any], arg: Any) -> None:
+        self._dispatch_q.put((fn, arg))
+
+    def _flush_events(self) -> None:
+        events = self._engine.events
+        if events:
+            self._engine.events = []
+            put = self._dispatch_q.put
+            for item in events:
+                put(item)
+
+    def _dispatch_main(self) -> None:
+        get = self._dispatch_q.get
+        while True:
+            item = get()
+            if item is None:
+                return
+            fn, arg = item
+            try:
+                fn(arg)
+            except Exception:  # noqa: BLE001 - a user callback must not kill the dispatcher
+                self.log.exception("callback %r raised", fn)
+
+    def _set_state(self, state: State) -> None:
+        with self._state_cond:
+            if self._engine.state == state:
+                return
+            self._engine.state = state
+            self._state_cond.notify_all()
+        self.log.debug("state -> %s", state.value)
+        for fn in list(self._listeners):
+            self._dispatch_q.put((fn, state))
+        if self._event_callback is not None:
+            self._dispatch_q.put((self._event_callback, WatchedEvent(EventType.NONE, state, None)))
+
+    # ------------------------------------------------------------ I/O thread
+
+    def _open_socket(self, addr: Address) -> socket.socket:
+        timeout = self.connection_timeout
+        if self._connect_factory is not None:
+            sock = self._connect_factory(addr, timeout)
+        else:
+            sock = socket.create_connection(addr, timeout=timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(sock, server_hostname=addr[0])
+        return sock
+
+    def _io_main(self) -> None:
+        attempt = 0
+        try:
+            while not self._closing:
+                addr, retry_start = self._host_provider.next()
+                if retry_start:
+                    delay = reconnect_delay(attempt)
+                    attempt += 1
+                    if self._wait_or_close(delay):
+                        break
+                self._expire_queue()
+                try:
+                    sock = self._open_socket(addr)
+                except (OSError, ValueError) as e:
+                    self.last_error = e
+                    self.log.debug("connect to %s:%d failed: %s", addr[0], addr[1], e)
+                    continue
+                try:
+                    ok = self._handshake(sock, addr)
+                except SessionExpiredError as e:
+                    _close(sock)
+                    self._on_expired(e)
+                    continue
+                except (OSError, ZooKeeperError) as e:
+                    self.last_error = e
+                    self.log.debug("handshake with %s:%d failed: %s", addr[0], addr[1], e)
+                    _close(sock)
+                    if self._engine.state == State.AUTH_FAILED:
+                        break
+                    continue
+                if not ok:
+                    _close(sock)
+                    continue
+                attempt = 0
+                self._host_provider.connected()
+                error: BaseException
+                try:
+                    self._read_loop(sock)
+                    error = ConnectionLossError("connection closed")
+                except (OSError, ZooKeeperError) as e:
+                    error = e
+                self.last_error = error
+                self._connection_dropped(sock, error)
+                if isinstance(error, AuthFailedError) or self._engine.state == State.AUTH_FAILED:
+                    self._fail_queue(AuthFailedError())
+                    break
+        except BaseException:  # noqa: BLE001 - never leave callers hanging
+            self.log.exception("I/O thread crashed")
+            self._closing = True
+        finally:
+            with self._send_lock:
+                lost = self._engine.connection_lost()
+                self._sock = None
+            for req in lost:
+                self._complete(req, None, ClosedError() if self._closing else ConnectionLossError())
+            if self._engine.state == State.AUTH_FAILED:
+                self._fail_queue(AuthFailedError())
+            with self._state_cond:
+                self._state_cond.notify_all()
+
+    def _wait_or_close(self, delay: float) -> bool:
+        self._wake.wait(delay)
+        self._wake.clear()
+        return self._closing
+
+    def _handshake(self, sock: socket.socket, addr: Address) -> bool:
+        engine = self._engine
+        sock.settimeout(self.connection_timeout)
+        sock.sendall(engine.connect_frame())
+        deadline = _monotonic() + self.connection_timeout
+        resp = None
+        while resp is None:
+            if _monotonic() > deadline:
+                raise ConnectionLossError("no ConnectResponse in time")
+            data = sock.recv(_RECV_SIZE)
+            if not data:
+                raise ConnectionLossError("server closed the connection during the handshake")
+            resp = engine.receive_handshake(data)
+        if resp.read_only and not self.read_only:
+            return False
+        sock.settimeout(max(engine.read_timeout, 1.0))
+        with self._send_lock:
+            frames = engine.handshake_frames()
+            queued = list(self._queue)
+            self._queue.clear()
+            for req, _ in queued:
+                try:
+                    frames.append(engine.frame_for(req))
+                except (ZooKeeperError, TypeError, ValueError, OverflowError) as e:
+                    self._complete(req, None, e)
+            if frames:
+                sock.sendall(b"".join(frames))
+            self._sock = sock
+            engine.connected = True
+            self._last_send = _monotonic()
+        self.server = addr
+        self._disconnected_at = None
+        self._set_state(State.CONNECTED_READ_ONLY if resp.read_only else State.CONNECTED)
+        self.log.info("connected to %s:%d session 0x%x (timeout %dms)%s", addr[0], addr[1],
+                      engine.session_id, engine.negotiated_timeout_ms,
+                      " read-only" if resp.read_only else "")
+        return True
+
+    def _read_loop(self, sock: socket.socket) -> None:
+        engine = self._engine
+        read_timeout = engine.read_timeout
+        ping_interval = engine.ping_interval
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLPRI)
+        poll = poller.poll
+        recv = sock.recv
+        complete = self._complete
+        tls = isinstance(sock, _ssl.SSLSocket)
+        last_recv = _monotonic()
+        while not self._closing:
+            now = _monotonic()
+            idle_recv = now - last_recv
+            if idle_recv >= read_timeout:
+                raise ConnectionLossError(f"no reply from the server for {idle_recv:.1f}s")
+            until_ping = self._last_send + ping_interval - now
+            if until_ping <= 0:
+                if self._send_lock.acquire(True, 0.05):
+                    try:
+                        sock.sendall(engine.ping_frame())
+                        self._last_send = now
+                    finally:
+                        self._send_lock.release()
+                until_ping = ping_interval
+            if not (tls and sock.pending()):  # type: ignore[attr-defined]
+                wait = min(until_ping, read_timeout - idle_recv)
+                if not poll(max(1, int(wait * 1000) + 1)):
+                    continue
+            data = recv(_RECV_SIZE)
+            if not data:
+                raise ConnectionLossError("server closed the connection")
+            last_recv = _monotonic()
+            try:
+                done = engine.receive(data)
+            except CodecError:
+                for req, result, exc in engine.take_corrupt_completions():
+                    complete(req, result, exc)
+                self._flush_events()
+                raise
+            for req, result, exc in done:
+                complete(req, result, exc)
+            if engine.events:
+                self._flush_events()
+            if engine.state == State.AUTH_FAILED:
+                raise AuthFailedError()
+
+    def _connection_dropped(self, sock: socket.socket, error: BaseException) -> None:
+        _shutdown(sock)
+        with self._send_lock:
+            self._sock = None
+            lost = self._engine.connection_lost()
+        _close(sock)
+        for req in lost:
+            if req.op == codec.OP_CLOSE_SESSION and self._closing:
+                self._complete(req, None, None)
+            else:
+                self._complete(req, None, ConnectionLossError(str(error) if error else None,
+                                                              path=req.path))
+        if self._closing:
+            return
+        self._disconnected_at = _monotonic()
+        if self._engine.state != State.AUTH_FAILED:
+            self._set_state(State.SUSPENDED)
+            self.log.info("disconnected: %s", error)
+
+    def _on_expired(self, error: SessionExpiredError) -> None:
+        self.log.warning("session expired")
+        self._set_state(State.EXPIRED)
+        self._engine.session_ended(error)
+        self._flush_events()
+        self._fail_queue(SessionExpiredError())
+        self._set_state(State.CONNECTING)
+
+    def _fail_queue(self, error: ZooKeeperError) -> None:
+        with self._send_lock:
+            queued = [r for r, _ in self._queue]
+            self._queue.clear()
+        for req in queued:
+            self._complete(req, None, type(error)(path=req.path) if not isinstance(
+                error, (AuthFailedError, SessionExpiredError)) else type(error)(path=req.path))
+
+    def _expire_queue(self) -> None:
+        """Requests queued while disconnected wait at most one session timeout."""
+        if not self._queue:
+            return
+        limit = _monotonic() - self.session_timeout
+        expired = []
+        with self._send_lock:
+            while self._queue and self._queue[0][1] < limit:
+                expired.append(self._queue.popleft()[0])
+        for req in expired:
+            self._complete(req, None, ConnectionLossError(
+                "not connected within the session timeout", path=req.path))
+
+    # ------------------------------------------------------------ extras
+
+    def server_version(self, timeout: float = 5.0) -> str:
+        """The version string of the server this client is connected to."""
+        from . import flw
+        if self.server is None:
+            raise NoServerError()
+        host, port = self.server
+        stats = flw.srvr([f"{host}:{port}"], timeout=timeout)
+        st = next(iter(stats.values()))
+        if st.error is not None:
+            raise ProtocolError(f"srvr failed: {st.error}")
+        return str(st.version)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.close()
+    except OSError:
+        pass

@@ -1,0 +1,28 @@
+"""Chooses the codec backend: the compiled ``_codec`` unless it is missing or
+``ZKFAST_NO_EXTENSIONS`` is set (to anything but ``0``), else ``_codec_py``.
+
+Everything else in zkfast imports the codec from here, never a backend directly.
+"""
+
+from __future__ import annotations
+
+import os
+
+_force_pure = os.environ.get("ZKFAST_NO_EXTENSIONS", "") not in ("", "0")
+
+if _force_pure:
+    from . import _codec_py as _impl
+    backend = "python"
+else:
+    try:
+        from . import _codec as _impl  # type: ignore[no-redef]
+        backend = "cython"
+    except ImportError:  # no compiler at install time: the pure twin serves
+        from . import _codec_py as _impl  # type: ignore[no-redef]
+        backend = "python"
+
+_names = [n for n in dir(_impl) if n.isupper() or n.startswith(("encode_", "decode_"))]
+globals().update({n: getattr(_impl, n) for n in _names})
+FrameReader = _impl.FrameReader
+
+__all__ = ["backend", "FrameReader", *_names]

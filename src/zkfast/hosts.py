@@ -1,0 +1,450 @@
+"""Connect strings and host providers.
+
+A ZooKeeper connect string is a comma separated list of servers, optionally
+followed by a chroot path::
+
+    >>> parse_connect_string("zk1:2181,zk2,[::1]:2182/app/prod")
+    ([('zk1', 2181), ('zk2', 2181), ('::1', 2182)], '/app/prod')
+
+A *host provider* hands the client the next address to try.  It walks a
+shuffled list round robin and tells the caller, through ``retry_start``, when a
+whole round has failed so the caller can back off (see :func:`reconnect_delay`)
+before starting the next one.  ``connected()`` marks the address just returned
+as good; the next round then starts after it.
+
+Two providers are included:
+
+* :class:`DNSHostProvider` (the default) resolves every name to all of its
+  addresses, shuffles them, and resolves again at the start of each new round,
+  so DNS changes are picked up without restarting the client.
+* :class:`StaticHostProvider` uses the addresses exactly as given, shuffled.
+
+A typical reconnect loop::
+
+    provider = DNSHostProvider()
+    provider.init(servers)
+    attempt = 0
+    while True:
+        address, retry_start = provider.next()
+        if retry_start:
+            time.sleep(reconnect_delay(attempt))
+            attempt += 1
+        if try_connect(address):
+            provider.connected()
+            attempt = 0
+            break
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import re
+import socket
+import threading
+from typing import Callable, Iterable, Protocol, runtime_checkable
+
+__all__ = [
+    "DEFAULT_PORT",
+    "Address",
+    "parse_connect_string",
+    "parse_host",
+    "format_address",
+    "format_servers",
+    "HostProvider",
+    "StaticHostProvider",
+    "DNSHostProvider",
+    "reconnect_delay",
+    "backoff",
+]
+
+DEFAULT_PORT = 2181
+"""The port used when a server has none (ZooKeeper's standard client port)."""
+
+Address = tuple[str, int]
+"""``(host, port)``; ``host`` is a name or an IP literal without brackets."""
+
+Resolver = Callable[[str, int], list[Address]]
+
+# A host name or IPv4 literal: letters, digits, '.', '-', '_' (the last is not
+# legal DNS, but appears in container and /etc/hosts names).
+_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$")
+
+
+# ---------------------------------------------------------------------------
+# Parsing and formatting
+# ---------------------------------------------------------------------------
+
+
+def _parse_port(text: str, entry: str) -> int:
+    if not text.isdigit() or not text.isascii():
+        raise ValueError(f"invalid port {text!r} in server {entry!r}")
+    port = int(text)
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range 1-65535 in server {entry!r}")
+    return port
+
+
+def _check_ipv6(text: str, entry: str) -> str:
+    # Zone ids ("fe80::1%eth0") are allowed by ipaddress on 3.9+.
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        raise ValueError(f"invalid IPv6 address {text!r} in server {entry!r}") from None
+    return text
+
+
+def parse_host(entry: str, default_port: int = DEFAULT_PORT) -> Address:
+    """Parse one server entry (``host``, ``host:port``, ``[v6]``, ``[v6]:port``).
+
+    A bare IPv6 literal without brackets (``::1``) is accepted and gets the
+    default port; an IPv6 address *with* a port must use brackets.
+
+    >>> parse_host("zk1")
+    ('zk1', 2181)
+    >>> parse_host("[::1]:2182")
+    ('::1', 2182)
+
+    Raises :class:`ValueError` on anything else.
+    """
+    entry = entry.strip()
+    if not entry:
+        raise ValueError("empty server address")
+    if entry.startswith("["):
+        close = entry.find("]")
+        if close < 0:
+            raise ValueError(f"missing ']' in server {entry!r}")
+        host = _check_ipv6(entry[1:close], entry)
+        rest = entry[close + 1 :]
+        if not rest:
+            return host, default_port
+        if not rest.startswith(":"):
+            raise ValueError(f"unexpected {rest!r} after ']' in server {entry!r}")
+        return host, _parse_port(rest[1:], entry)
+    colons = entry.count(":")
+    if colons > 1:
+        # Unbracketed IPv6 literal: no room for a port.
+        try:
+            return _check_ipv6(entry, entry), default_port
+        except ValueError:
+            raise ValueError(
+                f"invalid server {entry!r}: an IPv6 address with a port must be "
+                f"written in brackets, e.g. [::1]:2181"
+            ) from None
+    if colons == 1:
+        host, _, port_text = entry.partition(":")
+        port = _parse_port(port_text, entry)
+    else:
+        host, port = entry, default_port
+    if not host:
+        raise ValueError(f"missing host name in server {entry!r}")
+    if not _HOSTNAME_RE.match(host):
+        raise ValueError(f"invalid host name {host!r} in server {entry!r}")
+    return host, port
+
+
+def _normalise_chroot(chroot: str, connect_string: str) -> str | None:
+    if len(chroot) > 1 and chroot.endswith("/"):
+        chroot = chroot[:-1]
+    if chroot == "/":
+        return None
+    for ch in chroot:
+        # The characters ZooKeeper's PathUtils refuses.
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code <= 0x9F:
+            raise ValueError(
+                f"invalid chroot in {connect_string!r}: control character {ch!r}"
+            )
+        if 0xD800 <= code <= 0xF8FF or 0xFFF0 <= code <= 0xFFFF:
+            raise ValueError(
+                f"invalid chroot in {connect_string!r}: character U+{code:04X} not allowed"
+            )
+    for segment in chroot[1:].split("/"):
+        if segment == "":
+            raise ValueError(
+                f"invalid chroot {chroot!r} in {connect_string!r}: empty path segment"
+            )
+        if segment in (".", ".."):
+            raise ValueError(
+                f"invalid chroot {chroot!r} in {connect_string!r}: "
+                f"relative segment {segment!r}"
+            )
+    return chroot
+
+
+def parse_connect_string(hosts: str) -> tuple[list[Address], str | None]:
+    """Split a connect string into ``[(host, port), ...]`` and a chroot.
+
+    The chroot is everything from the first ``/``; a trailing slash is dropped
+    and a chroot of just ``/`` means none.  Empty entries between commas are
+    ignored (``"a,,b"``), like ZooKeeper's own parser.
+
+    >>> parse_connect_string("h1:2181,h2,[::1]:2182/chroot/path/")
+    ([('h1', 2181), ('h2', 2181), ('::1', 2182)], '/chroot/path')
+    >>> parse_connect_string("127.0.0.1:2181/")
+    ([('127.0.0.1', 2181)], None)
+
+    Raises :class:`ValueError` for an empty string, no servers, a bad host or
+    port, or a chroot with empty, ``.``/``..`` segments or control characters.
+    """
+    if not isinstance(hosts, str):
+        raise TypeError(f"connect string must be str, not {type(hosts).__name__}")
+    text = hosts.strip()
+    if not text:
+        raise ValueError("empty connect string")
+    slash = text.find("/")
+    chroot: str | None = None
+    if slash >= 0:
+        chroot = _normalise_chroot(text[slash:], hosts)
+        text = text[:slash]
+    servers = [parse_host(item) for item in text.split(",") if item.strip()]
+    if not servers:
+        raise ValueError(f"no servers in connect string {hosts!r}")
+    return servers, chroot
+
+
+def format_address(address: Address) -> str:
+    """``("::1", 2181)`` -> ``"[::1]:2181"``; ``("zk1", 2181)`` -> ``"zk1:2181"``."""
+    host, port = address
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+def format_servers(servers: Iterable[str]) -> list[str]:
+    """Normalise server strings to ``host:port``, adding ``:2181`` when missing.
+
+    Like go-zookeeper's ``FormatServers``.  IPv6 literals come back bracketed.
+
+    >>> format_servers(["zk1", "zk2:2182", "::1", "[::1]:3000"])
+    ['zk1:2181', 'zk2:2182', '[::1]:2181', '[::1]:3000']
+    """
+    return [format_address(parse_host(s)) for s in servers]
+
+
+# ---------------------------------------------------------------------------
+# Backoff
+# ---------------------------------------------------------------------------
+
+
+def reconnect_delay(
+    attempt: int,
+    *,
+    base: float = 0.05,
+    cap: float = 1.0,
+    jitter: float = 0.5,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait before reconnect round number ``attempt`` (0-based).
+
+    Capped exponential backoff with jitter: the ceiling is ``base * 2**attempt``
+    limited to ``cap`` and the result is drawn uniformly from
+    ``[ceiling * (1 - jitter), ceiling]``, so clients that lost the same server
+    do not all come back in lock step.
+
+    >>> 0.025 <= reconnect_delay(0) <= 0.05
+    True
+    >>> 0.5 <= reconnect_delay(10) <= 1.0
+    True
+    """
+    if attempt < 0:
+        attempt = 0
+    ceiling = min(cap, base * (2.0 ** min(attempt, 60)))
+    if jitter <= 0:
+        return ceiling
+    r = (rng or random).random()
+    return ceiling * (1.0 - min(jitter, 1.0) * r)
+
+
+backoff = reconnect_delay
+"""Alias of :func:`reconnect_delay`."""
+
+
+# ---------------------------------------------------------------------------
+# Host providers
+# ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class HostProvider(Protocol):
+    """What the client needs from a host provider (go-zookeeper's ``HostProvider``).
+
+    * ``init(servers)`` is called once with the parsed connect string.
+    * ``next()`` returns ``(address, retry_start)``; ``retry_start`` is True when
+      every address was tried since the last ``connected()`` (or since init)
+      and this call starts a new round: the caller should back off first.
+    * ``connected()`` reports that the address returned last worked.
+    """
+
+    def init(self, servers: list[Address]) -> None: ...
+
+    def __len__(self) -> int: ...
+
+    def next(self) -> tuple[Address, bool]: ...
+
+    def connected(self) -> None: ...
+
+
+class StaticHostProvider:
+    """Shuffled round robin over the addresses exactly as given (no DNS).
+
+    >>> p = StaticHostProvider(shuffle=False)
+    >>> p.init([("a", 1), ("b", 2)])
+    >>> [p.next() for _ in range(3)]
+    [(('a', 1), False), (('b', 2), False), (('a', 1), True)]
+
+    Thread safe: ``next``/``connected`` may be called from different threads.
+    """
+
+    def __init__(self, *, shuffle: bool = True, rng: random.Random | None = None) -> None:
+        self._shuffle = shuffle
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._addresses: list[Address] = []
+        # Index of the address returned last (-1: none yet).
+        self._current = -1
+        # Index at which the current round started (-1: no round yet).
+        self._round_start = -1
+
+    # -- hooks for subclasses -------------------------------------------
+    def _build(self, servers: list[Address]) -> list[Address]:
+        """Turn the configured servers into the address list for one round."""
+        return list(dict.fromkeys(servers))
+
+    def _mix(self, addresses: list[Address]) -> list[Address]:
+        if self._shuffle:
+            self._rng.shuffle(addresses)
+        return addresses
+
+    def _new_round(self) -> bool:
+        """Called under the lock when a full round has failed.
+
+        Return True if the address list was rebuilt (then the new round starts
+        at index 0).
+        """
+        return False
+
+    # -- HostProvider -----------------------------------------------------
+    def init(self, servers: list[Address]) -> None:
+        """Set the servers (``[(host, port), ...]``) and reset the rotation."""
+        servers = [(str(h), int(p)) for h, p in servers]
+        if not servers:
+            raise ValueError("host provider needs at least one server")
+        with self._lock:
+            self._servers = servers
+            self._addresses = self._mix(self._build(servers))
+            self._current = -1
+            self._round_start = -1
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._addresses)
+
+    def next(self) -> tuple[Address, bool]:
+        """Return ``(address, retry_start)``; see :class:`HostProvider`."""
+        with self._lock:
+            if not self._addresses:
+                raise RuntimeError("host provider used before init()")
+            nxt = (self._current + 1) % len(self._addresses)
+            retry_start = nxt == self._round_start
+            if retry_start and self._new_round():
+                nxt = 0
+            if self._round_start < 0 or retry_start:
+                self._round_start = nxt
+            self._current = nxt
+            return self._addresses[nxt], retry_start
+
+    def connected(self) -> None:
+        """The address returned by the last ``next()`` worked: a new round starts."""
+        with self._lock:
+            if self._current >= 0:
+                # The next round ends (retry_start) when we come back here.
+                self._round_start = self._current
+
+    @property
+    def addresses(self) -> list[Address]:
+        """The current rotation (a copy), in the order it is walked."""
+        with self._lock:
+            return list(self._addresses)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.addresses!r})"
+
+
+def _getaddrinfo_resolver(host: str, port: int) -> list[Address]:
+    """Every TCP address of ``host`` (IPv4 and IPv6), in resolver order."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    out: list[Address] = []
+    for family, _type, _proto, _canon, sockaddr in infos:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        addr = (str(sockaddr[0]), int(sockaddr[1]))
+        if addr not in out:
+            out.append(addr)
+    return out
+
+
+class DNSHostProvider(StaticHostProvider):
+    """Resolve each server to all of its addresses, shuffle, re-resolve each round.
+
+    Names are resolved with ``socket.getaddrinfo`` (TCP) in ``init()`` and again
+    whenever a full round of addresses has failed (the ``next()`` call that
+    returns ``retry_start=True``), so a replaced server's new address is found.
+    A name that does not resolve is skipped while others do; if *nothing*
+    resolves, the unresolved ``(name, port)`` pairs are used as they are, so the
+    connect attempt fails with the real resolver error.
+
+    ``next()`` returns IP addresses; :meth:`origin` maps one back to the name
+    from the connect string (useful for TLS host name checks).
+
+    >>> p = DNSHostProvider()
+    >>> p.init([("localhost", 2181)])
+    >>> p.next()[0] in {("127.0.0.1", 2181), ("::1", 2181)}
+    True
+    """
+
+    def __init__(
+        self,
+        *,
+        shuffle: bool = True,
+        rng: random.Random | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        super().__init__(shuffle=shuffle, rng=rng)
+        self._resolver: Resolver = resolver or _getaddrinfo_resolver
+        self._origins: dict[Address, str] = {}
+        self.resolve_errors: dict[Address, Exception] = {}
+        """Servers that failed to resolve at the last resolution, with the error."""
+
+    def _build(self, servers: list[Address]) -> list[Address]:
+        resolved: list[Address] = []
+        origins: dict[Address, str] = {}
+        errors: dict[Address, Exception] = {}
+        for server in dict.fromkeys(servers):
+            host, port = server
+            try:
+                addrs = self._resolver(host, port)
+            except (OSError, UnicodeError) as exc:
+                errors[server] = exc
+                continue
+            if not addrs:
+                errors[server] = OSError(f"{host!r} resolved to no addresses")
+            for addr in addrs:
+                if addr not in origins:
+                    origins[addr] = host
+                    resolved.append(addr)
+        if not resolved:
+            resolved = list(dict.fromkeys(servers))
+            origins = {s: s[0] for s in resolved}
+        self._origins = origins
+        self.resolve_errors = errors
+        return resolved
+
+    def _new_round(self) -> bool:
+        self._addresses = self._mix(self._build(self._servers))
+        return True
+
+    def origin(self, address: Address) -> str:
+        """The connect-string host name that ``address`` was resolved from."""
+        with self._lock:
+            return self._origins.get(address, address[0])

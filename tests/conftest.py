@@ -1,0 +1,71 @@
+"""Shared fixtures: real ZooKeeper servers come from zkfast.testing's plugin."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable, Iterator, List
+
+import pytest
+
+from zkfast import Client
+from zkfast.testing import ZooKeeperServer
+
+from helpers import EventLog
+
+pytest_plugins = ["zkfast.testing.pytest_plugin"]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    import zkfast
+    return f"zkfast codec backend: {zkfast.codec_backend}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # CI runs the suite twice; make sure each run really has the backend it claims.
+    import zkfast
+    want = "python" if os.environ.get("ZKFAST_NO_EXTENSIONS", "") not in ("", "0") else None
+    if want and zkfast.codec_backend != want:
+        raise pytest.UsageError(f"ZKFAST_NO_EXTENSIONS set but backend is {zkfast.codec_backend}")
+    if os.environ.get("ZKFAST_REQUIRE_CYTHON") and zkfast.codec_backend != "cython":
+        raise pytest.UsageError("ZKFAST_REQUIRE_CYTHON set but the Cython codec is not in use")
+
+
+@pytest.fixture
+def make_client(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[Callable[..., Client]]:
+    """Factory of started clients chrooted to this test's private base path."""
+    admin = Client(zk_server.hosts)
+    admin.start()
+    admin.ensure_path(zk_chroot)
+    made: List[Client] = []
+
+    def make(hosts: str | None = None, chroot: bool = True, start: bool = True, **kw: Any) -> Client:
+        h = hosts or zk_server.hosts
+        if chroot:
+            h = h + zk_chroot
+        kw.setdefault("session_timeout", 10.0)
+        c = Client(h, **kw)
+        made.append(c)
+        if start:
+            c.start()
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+    try:
+        admin.delete(zk_chroot, recursive=True)
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def zk(make_client: Callable[..., Client]) -> Client:
+    """A started client whose '/' is this test's private chroot."""
+    return make_client()
+
+
+@pytest.fixture
+def events() -> Callable[[], EventLog]:
+    return EventLog
