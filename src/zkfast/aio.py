@@ -1,0 +1,539 @@
+"""The asyncio client: the same engine and API as :class:`zkfast.Client`, awaited.
+
+>>> import asyncio
+>>> from zkfast import AsyncClient
+>>> async def main():
+...     async with AsyncClient("127.0.0.1:2181") as zk:
+...         await zk.create("/demo", b"hi")
+...         values = await asyncio.gather(*(zk.get("/demo") for _ in range(1000)))
+>>> asyncio.run(main())                      # doctest: +SKIP
+
+Requests pipeline naturally: frames written in the same loop iteration go out
+in one ``send``. Watch callbacks and state listeners (plain functions or
+coroutine functions) run in order on a dispatcher task, never inside
+``data_received``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import ssl as _ssl
+import time
+from collections import deque
+from typing import Any, Callable, Deque, Generator, List, Optional, Sequence, Tuple
+
+from . import codec
+from ._api import Batch, ClientAPI, Step
+from .errors import (
+    AuthFailedError,
+    ClosedError,
+    CodecError,
+    ConnectionLossError,
+    InvalidArgumentError,
+    SessionExpiredError,
+    WaitTimeoutError,
+    ZooKeeperError,
+)
+from .events import EventType, State, WatchedEvent
+from .hosts import DNSHostProvider, HostProvider, parse_connect_string, reconnect_delay
+from .protocol import PendingRequest, SessionEngine
+
+__all__ = ["AsyncClient"]
+
+log = logging.getLogger("zkfast.aio")
+_monotonic = time.monotonic
+Address = Tuple[str, int]
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection: feeds the engine, completes futures."""
+
+    def __init__(self, client: "AsyncClient") -> None:
+        self.client = client
+        self.transport: Optional[asyncio.Transport] = None
+        self.handshake: "asyncio.Future[Any]" = client._loop.create_future()
+        self.closed: "asyncio.Future[Optional[BaseException]]" = client._loop.create_future()
+        self.handshaking = True
+        self.last_recv = _monotonic()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.last_recv = _monotonic()
+        client = self.client
+        engine = client._engine
+        if self.handshaking:
+            try:
+                resp = engine.receive_handshake(data)
+            except BaseException as e:  # noqa: BLE001 - handed to the connect task
+                if not self.handshake.done():
+                    self.handshake.set_exception(e)
+                return
+            if resp is None:
+                return
+            self.handshaking = False
+            if not self.handshake.done():
+                self.handshake.set_result(resp)
+            data = b""
+        try:
+            done = engine.receive(data)
+        except CodecError as e:
+            for req, result, exc in engine.take_corrupt_completions():
+                client._complete(req, result, exc)
+            client._flush_events()
+            self.abort(e)
+            return
+        except ZooKeeperError as e:
+            self.abort(e)
+            return
+        complete = client._complete
+        for req, result, exc in done:
+            complete(req, result, exc)
+        if engine.events:
+            client._flush_events()
+        if engine.state == State.AUTH_FAILED:
+            self.abort(AuthFailedError())
+
+    def abort(self, error: BaseException) -> None:
+        if not self.closed.done():
+            self.closed.set_result(error)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        if not self.handshake.done():
+            self.handshake.set_exception(ConnectionLossError(
+                f"connection closed during the handshake{f': {exc}' if exc else ''}"))
+        if not self.closed.done():
+            self.closed.set_result(exc)
+
+
+class AsyncClient(ClientAPI):
+    """A ZooKeeper client for asyncio; every API method is awaited.
+
+    Takes the same arguments as :class:`zkfast.Client`. Methods that need one
+    round trip return an awaitable future immediately (bad arguments raise at
+    the call), so ``asyncio.gather`` pipelines them on one connection.
+    """
+
+    def __init__(self, hosts: str = "127.0.0.1:2181", session_timeout: float = 10.0, *,
+                 connection_timeout: Optional[float] = None,
+                 auth_data: Optional[Sequence[Tuple[str, Any]]] = None,
+                 default_acl: Optional[Sequence[Any]] = None,
+                 read_only: bool = False,
+                 ssl_context: Optional[_ssl.SSLContext] = None,
+                 host_provider: Optional[HostProvider] = None,
+                 max_buffer_size: int = codec.DEFAULT_MAX_BUFFER_SIZE,
+                 max_request_size: int = 0xFFFFF,
+                 client_id: Optional[Tuple[int, bytes]] = None,
+                 logger: Optional[logging.Logger] = None,
+                 event_callback: Optional[Callable[[WatchedEvent], Any]] = None) -> None:
+        servers, chroot = parse_connect_string(hosts)
+        if session_timeout <= 0:
+            raise InvalidArgumentError("session_timeout must be positive")
+        self.hosts = hosts
+        self.session_timeout = float(session_timeout)
+        self.default_acl = default_acl
+        self.read_only = read_only
+        self.ssl_context = ssl_context
+        self.log = logger or log
+        self._host_provider: HostProvider = host_provider or DNSHostProvider()
+        self._host_provider.init(servers)
+        self.connection_timeout = (float(connection_timeout) if connection_timeout is not None
+                                   else max(1.0, self.session_timeout / max(1, len(servers))))
+        sid, pw = client_id if client_id is not None else (0, None)
+        self._engine = SessionEngine(chroot=chroot, session_timeout_ms=int(session_timeout * 1000),
+                                     read_only=read_only, max_buffer_size=max_buffer_size,
+                                     max_request_size=max_request_size,
+                                     auth_data=auth_data or (), session_id=sid, session_passwd=pw)
+        self._listeners: List[Callable[[State], Any]] = []
+        self._event_callback = event_callback
+        self._queue: Deque[Tuple[PendingRequest, float]] = deque()
+        self._out: List[bytes] = []
+        self._flush_scheduled = False
+        self._conn: Optional[_Connection] = None
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self._main_task: Optional["asyncio.Task[None]"] = None
+        self._dispatch_task: Optional["asyncio.Task[None]"] = None
+        self._dispatch_q: "asyncio.Queue[Any]" = None  # type: ignore[assignment]
+        self._state_changed: Optional[asyncio.Event] = None
+        self._closing = False
+        self._closed = False
+        self._last_send = 0.0
+        self.server: Optional[Address] = None
+        self.last_error: Optional[BaseException] = None
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def state(self) -> State:
+        return self._engine.state
+
+    @property
+    def connected(self) -> bool:
+        return self._engine.state.is_connected
+
+    @property
+    def session_id(self) -> int:
+        return self._engine.session_id
+
+    @property
+    def client_id(self) -> Tuple[int, Optional[bytes]]:
+        return (self._engine.session_id, self._engine.passwd)
+
+    @property
+    def chroot(self) -> str:
+        return self._engine.chroot
+
+    def add_listener(self, fn: Callable[[State], Any]) -> None:
+        """Call ``fn(state)`` (or await it, for a coroutine function) on each state change."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[State], Any]) -> None:
+        try:
+            self._listeners.remove(fn)
+        except ValueError:
+            pass
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self, timeout: float = 15.0) -> "AsyncClient":
+        if self._closed:
+            raise ClosedError()
+        if self._main_task is None:
+            self._loop = asyncio.get_running_loop()
+            self._dispatch_q = asyncio.Queue()
+            self._state_changed = asyncio.Event()
+            self._dispatch_task = self._loop.create_task(self._dispatch_main())
+            self._main_task = self._loop.create_task(self._connect_main())
+        if not await self.wait_connected(timeout):
+            err = self.last_error
+            await self.close()
+            if self._engine.state == State.AUTH_FAILED:
+                raise AuthFailedError()
+            raise WaitTimeoutError(f"could not connect to {self.hosts} within {timeout}s"
+                                   + (f" (last error: {err})" if err else ""))
+        return self
+
+    async def wait_connected(self, timeout: Optional[float] = None) -> bool:
+        deadline = None if timeout is None else _monotonic() + timeout
+        assert self._state_changed is not None
+        while not self._engine.state.is_connected:
+            if self._closing or self._engine.state == State.AUTH_FAILED:
+                return False
+            remaining = None if deadline is None else deadline - _monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._state_changed.clear()
+            try:
+                await asyncio.wait_for(self._state_changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                return False
+        return True
+
+    async def close(self, timeout: float = 2.0) -> None:
+        if self._closed:
+            return
+        self._closing = True
+        conn = self._conn
+        if conn is not None and self._engine.state.is_connected:
+            try:
+                await asyncio.wait_for(self._call(self._engine.op_close()), timeout)
+            except (ZooKeeperError, asyncio.TimeoutError):
+                pass
+        conn = self._conn
+        if conn is not None and conn.transport is not None:
+            conn.transport.abort()
+        if self._main_task is not None:
+            self._main_task.cancel()
+            try:
+                await self._main_task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        lost = self._engine.connection_lost()
+        queued = [r for r, _ in self._queue]
+        self._queue.clear()
+        for req in lost + queued:
+            self._complete(req, None, ClosedError())
+        self._closed = True
+        self._set_state(State.CLOSED)
+        self._engine.session_ended(ClosedError())
+        self._flush_events()
+        if self._dispatch_task is not None:
+            self._dispatch_q.put_nowait(None)
+            try:
+                await asyncio.wait_for(self._dispatch_task, timeout + 5)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                self._dispatch_task.cancel()
+
+    stop = close
+
+    async def __aenter__(self) -> "AsyncClient":
+        if self._main_task is None:
+            await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return (f"<zkfast.AsyncClient hosts={self.hosts!r} state={self._engine.state.value} "
+                f"session=0x{self._engine.session_id:x}>")
+
+    # ------------------------------------------------------------ sending
+
+    def _call(self, req: PendingRequest) -> "asyncio.Future[Any]":
+        loop = self._loop
+        if loop is None:
+            raise ClosedError("AsyncClient is not started")
+        fut = loop.create_future()
+        req.waiter = fut
+        conn = self._conn
+        if conn is None or not self._engine.connected:
+            if self._closing or self._closed:
+                raise ClosedError()
+            self._engine.validate_encoding(req)
+            self._queue.append((req, _monotonic()))
+            return fut
+        try:
+            frame = self._engine.frame_for(req)
+        except (TypeError, OverflowError, ValueError) as e:
+            if isinstance(e, ZooKeeperError):
+                raise
+            raise InvalidArgumentError(str(e), path=req.path) from e
+        self._out.append(frame)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return fut
+
+    _submit = _call
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        conn = self._conn
+        if conn is None or conn.transport is None:
+            return  # the requests stay pending and fail with the connection
+        conn.transport.write(out[0] if len(out) == 1 else b"".join(out))
+        self._last_send = _monotonic()
+
+    async def _run(self, gen: Generator[Step, Any, Any]) -> Any:
+        value: Any = None
+        error: Optional[BaseException] = None
+        while True:
+            try:
+                step = gen.throw(error) if error is not None else gen.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value = error = None
+            if isinstance(step, Batch):
+                futs = [self._call(r) for r in step]
+                value = await asyncio.gather(*futs, return_exceptions=True)
+            else:
+                try:
+                    value = await self._call(step)
+                except ZooKeeperError as e:
+                    error = e
+
+    # ------------------------------------------------------------ completion
+
+    def _complete(self, req: PendingRequest, result: Any, exc: Optional[BaseException]) -> None:
+        req.done_flag = True
+        fut = req.waiter
+        if fut is None or fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+
+    def _flush_events(self) -> None:
+        events = self._engine.events
+        if events and self._dispatch_q is not None:
+            self._engine.events = []
+            for item in events:
+                self._dispatch_q.put_nowait(item)
+
+    async def _dispatch_main(self) -> None:
+        q = self._dispatch_q
+        while True:
+            item = await q.get()
+            if item is None:
+                return
+            fn, arg = item
+            try:
+                r = fn(arg)
+                if inspect.isawaitable(r):
+                    await r
+            except Exception:  # noqa: BLE001 - a user callback must not kill the dispatcher
+                self.log.exception("callback %r raised", fn)
+
+    def _set_state(self, state: State) -> None:
+        if self._engine.state == state:
+            return
+        self._engine.state = state
+        if self._state_changed is not None:
+            self._state_changed.set()
+        self.log.debug("state -> %s", state.value)
+        if self._dispatch_q is not None:
+            for fn in list(self._listeners):
+                self._dispatch_q.put_nowait((fn, state))
+            if self._event_callback is not None:
+                self._dispatch_q.put_nowait(
+                    (self._event_callback, WatchedEvent(EventType.NONE, state, None)))
+
+    # ------------------------------------------------------------ connection task
+
+    async def _connect_main(self) -> None:
+        attempt = 0
+        try:
+            while not self._closing:
+                addr, retry_start = self._host_provider.next()
+                if retry_start:
+                    await asyncio.sleep(reconnect_delay(attempt))
+                    attempt += 1
+                self._expire_queue()
+                try:
+                    conn = await self._open(addr)
+                except SessionExpiredError as e:
+                    self._on_expired(e)
+                    continue
+                except (OSError, asyncio.TimeoutError, ZooKeeperError) as e:
+                    self.last_error = e
+                    self.log.debug("connect to %s:%d failed: %s", addr[0], addr[1], e)
+                    if self._engine.state == State.AUTH_FAILED:
+                        break
+                    continue
+                if conn is None:
+                    continue
+                attempt = 0
+                self._host_provider.connected()
+                heartbeat = self._loop.create_task(self._heartbeat(conn))
+                try:
+                    error = await conn.closed
+                finally:
+                    heartbeat.cancel()
+                self._connection_dropped(conn, error)
+                if self._engine.state == State.AUTH_FAILED:
+                    self._fail_queue(AuthFailedError)
+                    break
+        finally:
+            if self._conn is not None and self._conn.transport is not None:
+                self._conn.transport.abort()
+            if self._state_changed is not None:
+                self._state_changed.set()
+
+    async def _open(self, addr: Address) -> Optional[_Connection]:
+        engine = self._engine
+        loop = self._loop
+        kw: dict = {}
+        if self.ssl_context is not None:
+            kw = {"ssl": self.ssl_context, "server_hostname": addr[0]}
+        _, conn = await asyncio.wait_for(
+            loop.create_connection(lambda: _Connection(self), addr[0], addr[1], **kw),
+            self.connection_timeout)
+        assert conn.transport is not None
+        try:
+            conn.transport.write(engine.connect_frame())
+            resp = await asyncio.wait_for(asyncio.shield(conn.handshake), self.connection_timeout)
+        except BaseException:
+            conn.transport.abort()
+            raise
+        if resp.read_only and not self.read_only:
+            conn.transport.abort()
+            return None
+        frames = engine.handshake_frames()
+        queued = list(self._queue)
+        self._queue.clear()
+        for req, _ in queued:
+            try:
+                frames.append(engine.frame_for(req))
+            except (ZooKeeperError, TypeError, ValueError, OverflowError) as e:
+                self._complete(req, None, e)
+        if frames:
+            conn.transport.write(b"".join(frames))
+        self._conn = conn
+        engine.connected = True
+        self._last_send = _monotonic()
+        self.server = addr
+        # replies that arrived together with the ConnectResponse
+        conn.data_received(b"")
+        self._set_state(State.CONNECTED_READ_ONLY if resp.read_only else State.CONNECTED)
+        self.log.info("connected to %s:%d session 0x%x", addr[0], addr[1], engine.session_id)
+        return conn
+
+    async def _heartbeat(self, conn: _Connection) -> None:
+        engine = self._engine
+        read_timeout = engine.read_timeout
+        ping_interval = engine.ping_interval
+        while True:
+            now = _monotonic()
+            idle = now - conn.last_recv
+            if idle >= read_timeout:
+                conn.abort(ConnectionLossError(f"no reply from the server for {idle:.1f}s"))
+                return
+            until_ping = self._last_send + ping_interval - now
+            if until_ping <= 0:
+                if conn.transport is not None:
+                    conn.transport.write(engine.ping_frame())
+                self._last_send = now
+                until_ping = ping_interval
+            await asyncio.sleep(max(0.001, min(until_ping, read_timeout - idle)))
+
+    def _connection_dropped(self, conn: _Connection, error: Optional[BaseException]) -> None:
+        if conn.transport is not None:
+            conn.transport.abort()
+        self._conn = None
+        self._out = []
+        lost = self._engine.connection_lost()
+        for req in lost:
+            if req.op == codec.OP_CLOSE_SESSION and self._closing:
+                self._complete(req, None, None)
+            else:
+                self._complete(req, None, ConnectionLossError(str(error) if error else None,
+                                                              path=req.path))
+        self.last_error = error
+        if self._closing:
+            return
+        if self._engine.state != State.AUTH_FAILED:
+            self._set_state(State.SUSPENDED)
+            self.log.info("disconnected: %s", error)
+
+    def _on_expired(self, error: SessionExpiredError) -> None:
+        self.log.warning("session expired")
+        self._set_state(State.EXPIRED)
+        self._engine.session_ended(error)
+        self._flush_events()
+        self._fail_queue(SessionExpiredError)
+        self._set_state(State.CONNECTING)
+
+    def _fail_queue(self, error_type: type) -> None:
+        queued = [r for r, _ in self._queue]
+        self._queue.clear()
+        for req in queued:
+            self._complete(req, None, error_type(path=req.path))
+
+    def _expire_queue(self) -> None:
+        limit = _monotonic() - self.session_timeout
+        while self._queue and self._queue[0][1] < limit:
+            req = self._queue.popleft()[0]
+            self._complete(req, None, ConnectionLossError(
+                "not connected within the session timeout", path=req.path))
+
+    async def server_version(self, timeout: float = 5.0) -> str:
+        from . import flw
+        if self.server is None:
+            raise ConnectionLossError("not connected")
+        host, port = self.server
+        stats = await self._loop.run_in_executor(None, lambda: flw.srvr([f"{host}:{port}"], timeout))
+        st = next(iter(stats.values()))
+        if st.error is not None:
+            raise ConnectionLossError(f"srvr failed: {st.error}")
+        return str(st.version)
