@@ -22,7 +22,7 @@ import logging
 import ssl as _ssl
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Generator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Sequence, Tuple
 
 from . import codec
 from ._api import Batch, ClientAPI, Step
@@ -129,9 +129,11 @@ class AsyncClient(ClientAPI):
                  max_buffer_size: int = codec.DEFAULT_MAX_BUFFER_SIZE,
                  max_request_size: int = 0xFFFFF,
                  client_id: Optional[Tuple[int, bytes]] = None,
+                 sasl_options: Optional[Dict[str, Any]] = None,
                  logger: Optional[logging.Logger] = None,
                  event_callback: Optional[Callable[[WatchedEvent], Any]] = None) -> None:
         servers, chroot = parse_connect_string(hosts)
+        self.sasl_options = sasl_options
         if session_timeout <= 0:
             raise InvalidArgumentError("session_timeout must be positive")
         self.hosts = hosts
@@ -211,8 +213,9 @@ class AsyncClient(ClientAPI):
             self._main_task = self._loop.create_task(self._connect_main())
         if not await self.wait_connected(timeout):
             err = self.last_error
+            auth_failed = self._engine.state == State.AUTH_FAILED
             await self.close()
-            if self._engine.state == State.AUTH_FAILED:
+            if auth_failed:
                 raise AuthFailedError()
             raise WaitTimeoutError(f"could not connect to {self.hosts} within {timeout}s"
                                    + (f" (last error: {err})" if err else ""))
@@ -449,6 +452,12 @@ class AsyncClient(ClientAPI):
         if resp.read_only and not self.read_only:
             conn.transport.abort()
             return None
+        if self.sasl_options:
+            try:
+                await self._handshake_run(conn, engine.sasl_exchange(self.sasl_options))
+            except BaseException:
+                conn.transport.abort()
+                raise
         frames = engine.handshake_frames()
         queued = list(self._queue)
         self._queue.clear()
@@ -468,6 +477,28 @@ class AsyncClient(ClientAPI):
         self._set_state(State.CONNECTED_READ_ONLY if resp.read_only else State.CONNECTED)
         self.log.info("connected to %s:%d session 0x%x", addr[0], addr[1], engine.session_id)
         return conn
+
+    async def _handshake_run(self, conn: _Connection, gen: Generator[Any, Any, Any]) -> Any:
+        """Drive a request generator on a connection not yet open to callers."""
+        value: Any = None
+        error: Optional[BaseException] = None
+        while True:
+            try:
+                req = gen.throw(error) if error is not None else gen.send(value)
+            except StopIteration as stop:
+                return stop.value
+            fut = self._loop.create_future()
+            req.waiter = fut
+            assert conn.transport is not None
+            conn.transport.write(self._engine.frame_for(req))
+            value = error = None
+            try:
+                value = await asyncio.wait_for(asyncio.shield(fut), self.connection_timeout)
+            except AuthFailedError as e:
+                self._set_state(State.AUTH_FAILED)
+                raise e
+            except ZooKeeperError as e:
+                error = e
 
     async def _heartbeat(self, conn: _Connection) -> None:
         engine = self._engine

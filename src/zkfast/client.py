@@ -22,7 +22,7 @@ import ssl as _ssl
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Generator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Sequence, Tuple
 
 from . import codec
 from ._api import Batch, ClientAPI, Step
@@ -134,9 +134,11 @@ class Client(ClientAPI):
                  max_buffer_size: int = codec.DEFAULT_MAX_BUFFER_SIZE,
                  max_request_size: int = 0xFFFFF,
                  client_id: Optional[Tuple[int, bytes]] = None,
+                 sasl_options: Optional[Dict[str, Any]] = None,
                  logger: Optional[logging.Logger] = None,
                  event_callback: Optional[Callable[[WatchedEvent], Any]] = None) -> None:
         servers, chroot = parse_connect_string(hosts)
+        self.sasl_options = sasl_options
         if session_timeout <= 0:
             raise InvalidArgumentError("session_timeout must be positive")
         self.hosts = hosts
@@ -225,8 +227,9 @@ class Client(ClientAPI):
             self._io_thread.start()
         if not self.wait_connected(timeout):
             err = self.last_error
+            auth_failed = self._engine.state == State.AUTH_FAILED
             self.close()
-            if self._engine.state == State.AUTH_FAILED:
+            if auth_failed:
                 raise AuthFailedError()
             raise WaitTimeoutError(f"could not connect to {self.hosts} within {timeout}s"
                                    + (f" (last error: {err})" if err else ""))
@@ -551,7 +554,12 @@ class Client(ClientAPI):
             resp = engine.receive_handshake(data)
         if resp.read_only and not self.read_only:
             return False
-        sock.settimeout(max(engine.read_timeout, 1.0))
+        if self.sasl_options:
+            self._handshake_run(sock, engine.sasl_exchange(self.sasl_options))
+        # Blocking mode from here on: with a timeout set, CPython polls before
+        # every send and recv. A stuck send cannot hang forever: the I/O
+        # thread's read-timeout watchdog shuts the socket down, failing it.
+        sock.settimeout(None)
         with self._send_lock:
             frames = engine.handshake_frames()
             queued = list(self._queue)
@@ -573,6 +581,31 @@ class Client(ClientAPI):
                       engine.session_id, engine.negotiated_timeout_ms,
                       " read-only" if resp.read_only else "")
         return True
+
+    def _handshake_run(self, sock: socket.socket, gen: Generator[Any, Any, Any]) -> Any:
+        """Drive a request generator on a connection not yet open to callers."""
+        engine = self._engine
+        value: Any = None
+        error: Optional[BaseException] = None
+        while True:
+            try:
+                req = gen.throw(error) if error is not None else gen.send(value)
+            except StopIteration as stop:
+                return stop.value
+            with self._send_lock:
+                sock.sendall(engine.frame_for(req))
+            while not req.done_flag:
+                data = sock.recv(_RECV_SIZE)
+                if not data:
+                    raise ConnectionLossError("server closed the connection during the handshake")
+                for r, result, exc in engine.receive(data):
+                    self._complete(r, result, exc)
+            if engine.events:
+                self._flush_events()
+            value, error = req.result_value, req.exception_value
+            if isinstance(error, AuthFailedError):
+                self._set_state(State.AUTH_FAILED)
+                raise error
 
     def _read_loop(self, sock: socket.socket) -> None:
         engine = self._engine

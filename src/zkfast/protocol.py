@@ -761,6 +761,34 @@ class SessionEngine:
         if req.cookie not in self.auth:
             self.auth.append(req.cookie)
 
+    def sasl_exchange(self, options: Dict[str, Any]) -> Any:
+        """The SASL login as a generator of requests (opcode 102), driven by a
+        client right after the ConnectResponse on every connection.
+
+        ``options``: ``mechanism`` (default DIGEST-MD5), ``username``,
+        ``password``, ``service`` (default "zookeeper"), ``host`` (the server's
+        SASL name; "zk-sasl-md5" for DIGEST-MD5), plus any pure-sasl option.
+        """
+        try:
+            from puresasl.client import SASLClient
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise InvalidArgumentError(
+                "SASL needs the pure-sasl package: pip install 'zkfast[sasl]'") from None
+        opts = dict(options)
+        mechanism = opts.pop("mechanism", "DIGEST-MD5")
+        service = opts.pop("service", "zookeeper")
+        host = opts.pop("host", "zk-sasl-md5")
+        sasl = SASLClient(host, service=service, mechanism=mechanism, **opts)
+        # DIGEST-MD5 starts with an empty token; GSSAPI starts with the client's.
+        token = b"" if mechanism.upper() == "DIGEST-MD5" else sasl.process(None)
+        while True:
+            challenge = yield self.op_sasl(token)
+            if sasl.complete and not challenge:
+                return True
+            token = sasl.process(challenge or b"")
+            if sasl.complete and not token:
+                return True
+
     def op_close(self) -> PendingRequest:
         return PendingRequest(codec.OP_CLOSE_SESSION, codec.KIND_NONE, None, codec.encode_close, ())
 

@@ -1,0 +1,47 @@
+"""Real ZooKeeper for tests: servers, ensembles, session expiry and a fault-injecting proxy.
+
+Nothing here assumes a server is already running: each :class:`ZooKeeperServer` or
+:class:`Ensemble` launches its own JVM(s) on 127.0.0.1 with fresh ports and data.
+pytest users can enable the fixtures with
+``pytest_plugins = ["zkfast.testing.pytest_plugin"]``.
+"""
+
+from .proxy import FramePredicate, TcpProxy, reply_header
+from .server import (
+    DEFAULT_JVM_FLAGS,
+    INSTALL_HINT,
+    ConnectResponse,
+    Ensemble,
+    TlsFiles,
+    ZooKeeperNotAvailable,
+    ZooKeeperServer,
+    ZooKeeperStartError,
+    expire_session,
+    find_classpath,
+    find_java,
+    four_letter,
+    generate_tls_files,
+    parse_hosts,
+    raw_connect,
+)
+
+__all__ = [
+    "DEFAULT_JVM_FLAGS",
+    "INSTALL_HINT",
+    "ConnectResponse",
+    "Ensemble",
+    "FramePredicate",
+    "TcpProxy",
+    "TlsFiles",
+    "ZooKeeperNotAvailable",
+    "ZooKeeperServer",
+    "ZooKeeperStartError",
+    "expire_session",
+    "find_classpath",
+    "find_java",
+    "four_letter",
+    "generate_tls_files",
+    "parse_hosts",
+    "raw_connect",
+    "reply_header",
+]
