@@ -73,6 +73,7 @@ class Future:
     def result(self, timeout: Optional[float] = None) -> Any:
         req = self._req
         if not req.done_flag:
+            self._client._lead(req, None if timeout is None else _monotonic() + timeout)
             lock = req.waiter
             if not lock.acquire(True, -1 if timeout is None else timeout):
                 raise WaitTimeoutError(f"no reply within {timeout}s", path=req.path)
@@ -159,6 +160,8 @@ class Client(ClientAPI):
                                      max_request_size=max_request_size,
                                      auth_data=auth_data or (), session_id=sid, session_passwd=pw)
         self._send_lock = threading.Lock()
+        self._read_token = threading.Lock()  # held by whichever thread reads the socket
+        self._last_recv = 0.0
         self._state_cond = threading.Condition(threading.Lock())
         self._sock: Optional[socket.socket] = None
         self._queue: Deque[Tuple[PendingRequest, float]] = deque()
@@ -306,6 +309,8 @@ class Client(ClientAPI):
         lock.acquire()
         req.waiter = lock
         self._send(req)
+        if not req.done_flag:
+            self._lead(req)
         lock.acquire()
         if req.exception_value is not None:
             raise req.exception_value
@@ -608,19 +613,22 @@ class Client(ClientAPI):
                 raise error
 
     def _read_loop(self, sock: socket.socket) -> None:
+        """The I/O thread's half of reading: wait for data without the read
+        token, then take the token to read it. A caller that is waiting for its
+        own reply usually holds the token and reads itself (see ``_lead``);
+        then this thread just keeps the timers: pings and the read timeout."""
         engine = self._engine
         read_timeout = engine.read_timeout
         ping_interval = engine.ping_interval
         poller = select.poll()
         poller.register(sock, select.POLLIN | select.POLLPRI)
         poll = poller.poll
-        recv = sock.recv
-        complete = self._complete
+        token = self._read_token
         tls = isinstance(sock, _ssl.SSLSocket)
-        last_recv = _monotonic()
+        self._last_recv = _monotonic()
         while not self._closing:
             now = _monotonic()
-            idle_recv = now - last_recv
+            idle_recv = now - self._last_recv
             if idle_recv >= read_timeout:
                 raise ConnectionLossError(f"no reply from the server for {idle_recv:.1f}s")
             until_ping = self._last_send + ping_interval - now
@@ -632,31 +640,80 @@ class Client(ClientAPI):
                     finally:
                         self._send_lock.release()
                 until_ping = ping_interval
+            wait = max(0.001, min(until_ping, read_timeout - idle_recv))
             if not (tls and sock.pending()):  # type: ignore[attr-defined]
-                wait = min(until_ping, read_timeout - idle_recv)
-                if not poll(max(1, int(wait * 1000) + 1)):
+                if not poll(int(wait * 1000) + 1):
                     continue
-            data = recv(_RECV_SIZE)
-            if not data:
-                raise ConnectionLossError("server closed the connection")
-            last_recv = _monotonic()
+            if not token.acquire(True, wait):
+                continue  # a caller has been reading for a while; go see to the timers
             try:
-                done = engine.receive(data)
-            except CodecError:
-                for req, result, exc in engine.take_corrupt_completions():
-                    complete(req, result, exc)
-                self._flush_events()
-                raise
-            for req, result, exc in done:
-                complete(req, result, exc)
-            if engine.events:
-                self._flush_events()
+                if self._sock is not sock:
+                    return
+                # the caller that held the token may have read it all
+                if (tls and sock.pending()) or poll(0):  # type: ignore[attr-defined]
+                    if not self._read_some(sock):
+                        raise ConnectionLossError("server closed the connection")
+            finally:
+                token.release()
             if engine.state == State.AUTH_FAILED:
                 raise AuthFailedError()
 
+    def _read_some(self, sock: socket.socket) -> bool:
+        """One recv and everything it completes; the caller holds the read token.
+        False when the server closed the connection."""
+        data = sock.recv(_RECV_SIZE)
+        if not data:
+            return False
+        self._last_recv = _monotonic()
+        engine = self._engine
+        complete = self._complete
+        try:
+            done = engine.receive(data)
+        except CodecError:
+            for req, result, exc in engine.take_corrupt_completions():
+                complete(req, result, exc)
+            self._flush_events()
+            raise
+        for req, result, exc in done:
+            complete(req, result, exc)
+        if engine.events:
+            self._flush_events()
+        return True
+
+    def _lead(self, req: PendingRequest, deadline: Optional[float] = None) -> None:
+        """Read replies on the calling thread until ``req`` is done (leader/follower).
+
+        Saves the hand-off from the I/O thread (two thread wake-ups a call). Only
+        one thread reads at a time: whoever holds the read token. On any trouble
+        the socket is shut down and the I/O thread takes over reconnecting.
+        """
+        token = self._read_token
+        if not token.acquire(False):
+            return
+        try:
+            sock = self._sock
+            if sock is None or isinstance(sock, _ssl.SSLSocket):
+                return  # TLS: keep one reader (SSL objects dislike thread hopping mid-record)
+            while not req.done_flag:
+                if deadline is not None:
+                    remaining = deadline - _monotonic()
+                    if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
+                        return
+                if self._sock is not sock:
+                    return
+                try:
+                    if not self._read_some(sock):
+                        _shutdown(sock)
+                        return
+                except (OSError, ZooKeeperError):
+                    _shutdown(sock)
+                    return
+        finally:
+            token.release()
+
     def _connection_dropped(self, sock: socket.socket, error: BaseException) -> None:
-        _shutdown(sock)
-        with self._send_lock:
+        _shutdown(sock)  # a caller reading this socket returns at once
+        with self._read_token, self._send_lock:
             self._sock = None
             lost = self._engine.connection_lost()
         _close(sock)
