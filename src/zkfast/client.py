@@ -161,6 +161,9 @@ class Client(ClientAPI):
                                      auth_data=auth_data or (), session_id=sid, session_passwd=pw)
         self._send_lock = threading.Lock()
         self._read_token = threading.Lock()  # held by whichever thread reads the socket
+        self._rbuf = bytearray(_RECV_SIZE)     # the token holder's receive buffer
+        self._rview = memoryview(self._rbuf)
+        self._epoll: Optional[Tuple[Any, socket.socket]] = None
         self._last_recv = 0.0
         self._state_cond = threading.Condition(threading.Lock())
         self._sock: Optional[socket.socket] = None
@@ -620,9 +623,19 @@ class Client(ClientAPI):
         engine = self._engine
         read_timeout = engine.read_timeout
         ping_interval = engine.ping_interval
-        poller = select.poll()
-        poller.register(sock, select.POLLIN | select.POLLPRI)
-        poll = poller.poll
+        if _HAVE_EPOLL:
+            # epoll, because a leading caller can mute the socket in it (see
+            # _lead) so this thread doesn't wake for replies the caller reads.
+            ep = select.epoll()
+            ep.register(sock.fileno(), _READ_EVENTS)
+            self._epoll = (ep, sock)
+
+            def poll(ms: int) -> Any:
+                return ep.poll(ms / 1000.0)
+        else:
+            poller = select.poll()
+            poller.register(sock, select.POLLIN | select.POLLPRI)
+            poll = poller.poll
         token = self._read_token
         tls = isinstance(sock, _ssl.SSLSocket)
         self._last_recv = _monotonic()
@@ -648,7 +661,7 @@ class Client(ClientAPI):
                 continue  # a caller has been reading for a while; go see to the timers
             try:
                 if self._sock is not sock:
-                    return
+                    break
                 # the caller that held the token may have read it all
                 if (tls and sock.pending()) or poll(0):  # type: ignore[attr-defined]
                     if not self._read_some(sock):
@@ -658,12 +671,21 @@ class Client(ClientAPI):
             if engine.state == State.AUTH_FAILED:
                 raise AuthFailedError()
 
+    def _close_epoll(self) -> None:
+        with self._read_token:
+            pair, self._epoll = self._epoll, None
+        if pair is not None:
+            pair[0].close()
+
     def _read_some(self, sock: socket.socket) -> bool:
         """One recv and everything it completes; the caller holds the read token.
         False when the server closed the connection."""
-        data = sock.recv(_RECV_SIZE)
-        if not data:
+        # recv_into a reused buffer: a fresh 256 KiB bytes per recv costs an
+        # mmap/munmap pair in malloc, more than the whole decode of a small reply.
+        n = sock.recv_into(self._rbuf)
+        if not n:
             return False
+        data = self._rview[:n]
         self._last_recv = _monotonic()
         engine = self._engine
         complete = self._complete
@@ -694,25 +716,35 @@ class Client(ClientAPI):
             sock = self._sock
             if sock is None or isinstance(sock, _ssl.SSLSocket):
                 return  # TLS: keep one reader (SSL objects dislike thread hopping mid-record)
-            while not req.done_flag:
-                if deadline is not None:
-                    remaining = deadline - _monotonic()
-                    if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
-                        return
-                if self._sock is not sock:
-                    return
-                try:
-                    if not self._read_some(sock):
-                        _shutdown(sock)
-                        return
-                except (OSError, ZooKeeperError):
-                    _shutdown(sock)
-                    return
+            pair = self._epoll
+            muted = pair is not None and pair[1] is sock and _set_events(pair[0], sock, 0)
+            try:
+                self._lead_loop(req, sock, deadline)
+            finally:
+                if muted:
+                    _set_events(pair[0], sock, _READ_EVENTS)  # type: ignore[index]
         finally:
             token.release()
 
+    def _lead_loop(self, req: PendingRequest, sock: socket.socket, deadline: Optional[float]) -> None:
+        while not req.done_flag:
+            if deadline is not None:
+                remaining = deadline - _monotonic()
+                if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
+                    return
+            if self._sock is not sock:
+                return
+            try:
+                if not self._read_some(sock):
+                    _shutdown(sock)
+                    return
+            except (OSError, ZooKeeperError):
+                _shutdown(sock)
+                return
+
     def _connection_dropped(self, sock: socket.socket, error: BaseException) -> None:
         _shutdown(sock)  # a caller reading this socket returns at once
+        self._close_epoll()
         with self._read_token, self._send_lock:
             self._sock = None
             lost = self._engine.connection_lost()
@@ -772,6 +804,18 @@ class Client(ClientAPI):
         if st.error is not None:
             raise ProtocolError(f"srvr failed: {st.error}")
         return str(st.version)
+
+
+_HAVE_EPOLL = hasattr(select, "epoll")
+_READ_EVENTS = (select.EPOLLIN | select.EPOLLPRI) if _HAVE_EPOLL else 0
+
+
+def _set_events(ep: Any, sock: socket.socket, events: int) -> bool:
+    try:
+        ep.modify(sock.fileno(), events)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def _shutdown(sock: socket.socket) -> None:
