@@ -74,22 +74,23 @@ class ClientAPI:
         >>> zk.create("/app/config", b"v1", makepath=True)   # doctest: +SKIP
         '/app/config'
         """
-        req = self._engine.op_create(path, value, self._acl(acl), ephemeral=ephemeral,
-                                     sequence=sequence, container=container, ttl=ttl,
-                                     include_data=include_data)
+        def build() -> PendingRequest:
+            return self._engine.op_create(path, value, self._acl(acl), ephemeral=ephemeral,
+                                          sequence=sequence, container=container, ttl=ttl,
+                                          include_data=include_data)
+        req = build()
         if not makepath:
             return self._call(req)
-        return self._run(self._create_makepath(req, path, acl))
+        return self._run(self._create_makepath(req, build, path, acl))
 
-    def _create_makepath(self, req: PendingRequest, path: str,
-                         acl: Optional[Sequence[Any]]) -> Generator[Step, Any, Any]:
+    def _create_makepath(self, req: PendingRequest, build: Callable[[], PendingRequest],
+                         path: str, acl: Optional[Sequence[Any]]) -> Generator[Step, Any, Any]:
         try:
             return (yield req)
         except NoNodeError:
             pass
         yield from self._ensure_path(parent(path), acl)
-        return (yield self._engine.op_create(path, *req.args[1:2], self._acl(acl),
-                                             **_create_kwargs(req)))
+        return (yield build())
 
     def ensure_path(self, path: str, acl: Optional[Sequence[Any]] = None) -> Any:
         """Create ``path`` and any missing parents; existing nodes are fine."""
@@ -318,18 +319,4 @@ class ClientAPI:
                                                      ephemeral=ephemeral, sequence=True))
             except ConnectionLossError:
                 continue
-
-
-def _create_kwargs(req: PendingRequest) -> dict:
-    """Rebuild op_create keyword arguments from a built create request."""
-    op = req.op
-    args = req.args
-    if op == codec.OP_CREATE_TTL:
-        flags = args[3]
-        return {"sequence": flags == 6, "ttl": args[4] / 1000.0}
-    if op == codec.OP_CREATE_CONTAINER:
-        return {"container": True}
-    flags = args[3]
-    return {"ephemeral": bool(flags & 1), "sequence": bool(flags & 2),
-            "include_data": op == codec.OP_CREATE2}
 

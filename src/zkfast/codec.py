@@ -7,6 +7,7 @@ Everything else in zkfast imports the codec from here, never a backend directly.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 _force_pure = os.environ.get("ZKFAST_NO_EXTENSIONS", "") not in ("", "0")
 
@@ -21,8 +22,10 @@ else:
         from . import _codec_py as _impl  # type: ignore[no-redef]
         backend = "python"
 
-_names = [n for n in dir(_impl) if n.isupper() or n.startswith(("encode_", "decode_"))]
-globals().update({n: getattr(_impl, n) for n in _names})
-FrameReader = _impl.FrameReader
-
-__all__ = ["backend", "FrameReader", *_names]
+if TYPE_CHECKING:  # both backends have the same names; type-check against the twin
+    from ._codec_py import *  # noqa: F401,F403
+    from ._codec_py import FrameReader
+else:
+    _names = [n for n in dir(_impl) if n.isupper() or n.startswith(("encode_", "decode_"))]
+    globals().update({n: getattr(_impl, n) for n in _names})
+    FrameReader = _impl.FrameReader
