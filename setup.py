@@ -48,7 +48,11 @@ def _extensions():
         sys.stderr.write("zkfast: Cython not available, building the pure-Python codec only\n")
         return []
     from setuptools import Extension
-    ext = Extension("zkfast._codec", ["src/zkfast/_codec.pyx"],
+    pyx = os.path.join("src", "zkfast", "_codec.pyx")
+    if not os.path.exists(pyx):
+        sys.stderr.write("zkfast: %s missing, building the pure-Python codec only\n" % pyx)
+        return []
+    ext = Extension("zkfast._codec", [pyx],
                     extra_compile_args=["-O2"] if os.name != "nt" else [])
     return cythonize([ext], language_level=3, compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True,

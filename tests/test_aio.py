@@ -189,3 +189,17 @@ def test_start_timeout() -> None:
             await zk.start(timeout=1.0)
         assert zk.state == State.CLOSED
     run(main)
+
+
+def test_go_style_watch_futures(hosts: str) -> None:
+    async def main() -> None:
+        async with AsyncClient(hosts) as zk:
+            await zk.create("/gw", b"1")
+            value, stat, w = await zk.get_w("/gw")
+            st, ew = await zk.exists_w("/gw/x")
+            assert value == b"1" and st is None and not w.done()
+            await zk.set("/gw", b"2")
+            await zk.create("/gw/x")
+            assert (await asyncio.wait_for(w, 10)).type == EventType.NODE_DATA_CHANGED
+            assert (await asyncio.wait_for(ew, 10)).type == EventType.NODE_CREATED
+    run(main)

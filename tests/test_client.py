@@ -461,3 +461,19 @@ def test_start_timeout_on_dead_server() -> None:
     with pytest.raises(zkfast.WaitTimeoutError):
         c.start(timeout=1.0)
     assert c.state == State.CLOSED
+
+
+def test_go_style_watch_objects(zk: zkfast.Client) -> None:
+    zk.create("/gw", b"1")
+    value, stat, w = zk.get_w("/gw")
+    assert value == b"1" and not w.is_set()
+    children, _, cw = zk.children_w("/gw")
+    st, ew = zk.exists_w("/gw/new")
+    assert children == [] and st is None
+    with pytest.raises(zkfast.WaitTimeoutError):
+        w.wait(0.05)
+    zk.set("/gw", b"2")
+    zk.create("/gw/new")
+    assert w.wait(10).type == EventType.NODE_DATA_CHANGED
+    assert cw.wait(10).type == EventType.NODE_CHILDREN_CHANGED
+    assert ew.wait(10).type == EventType.NODE_CREATED

@@ -283,6 +283,31 @@ class ClientAPI:
     def _flush_events(self) -> None:  # pragma: no cover - provided by clients
         raise NotImplementedError
 
+    # go-zookeeper style: the result plus an object that completes with the event
+
+    def _watch_future(self) -> Tuple[Callable[[Any], Any], Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _with_watch(self, req: PendingRequest, fut: Any) -> Generator[Step, Any, Any]:
+        result = yield req
+        return (*result, fut) if isinstance(result, tuple) else (result, fut)
+
+    def get_w(self, path: str) -> Any:
+        """``(value, Stat, watch)`` where ``watch`` completes with the node's next
+        change (go's GetW): ``watch.wait(timeout)`` on Client, ``await watch`` on AsyncClient."""
+        cb, fut = self._watch_future()
+        return self._run(self._with_watch(self._engine.op_get(path, cb), fut))
+
+    def children_w(self, path: str) -> Any:
+        """``(children, Stat, watch)`` (go's ChildrenW)."""
+        cb, fut = self._watch_future()
+        return self._run(self._with_watch(self._engine.op_get_children(path, cb, True), fut))
+
+    def exists_w(self, path: str) -> Any:
+        """``(Stat or None, watch)`` (go's ExistsW)."""
+        cb, fut = self._watch_future()
+        return self._run(self._with_watch(self._engine.op_exists(path, cb), fut))
+
     # ------------------------------------------------------------ recipes' helpers
 
     def create_protected_ephemeral_sequential(self, path: str, value: bytes = b"",

@@ -341,6 +341,14 @@ class AsyncClient(ClientAPI):
         conn.transport.write(out[0] if len(out) == 1 else b"".join(out))
         self._last_send = _monotonic()
 
+    def _watch_future(self) -> Tuple[Callable[[Any], Any], Any]:
+        fut: "asyncio.Future[WatchedEvent]" = self._loop.create_future()
+
+        def fire(event: WatchedEvent) -> None:
+            if not fut.done():
+                fut.set_result(event)
+        return fire, fut
+
     async def _run(self, gen: Generator[Step, Any, Any]) -> Any:
         value: Any = None
         error: Optional[BaseException] = None

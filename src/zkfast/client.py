@@ -42,7 +42,7 @@ from .events import EventType, State, WatchedEvent
 from .hosts import DNSHostProvider, HostProvider, parse_connect_string, reconnect_delay
 from .protocol import Completion, PendingRequest, SessionEngine
 
-__all__ = ["Client", "Future"]
+__all__ = ["Client", "Future", "WatchEvent"]
 
 log = logging.getLogger("zkfast.client")
 
@@ -114,6 +114,30 @@ class Future:
 
 
 _callback_lock = threading.Lock()
+
+
+class WatchEvent:
+    """The pending event of a ``get_w``/``children_w``/``exists_w`` watch."""
+
+    __slots__ = ("_done", "event")
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.event: Optional[WatchedEvent] = None
+
+    def __call__(self, event: WatchedEvent) -> None:
+        self.event = event
+        self._done.set()
+
+    def wait(self, timeout: Optional[float] = None) -> WatchedEvent:
+        """The event; :class:`WaitTimeoutError` if none came within ``timeout``."""
+        if not self._done.wait(timeout):
+            raise WaitTimeoutError("no watch event yet")
+        assert self.event is not None
+        return self.event
+
+    def is_set(self) -> bool:
+        return self._done.is_set()
 
 
 class Client(ClientAPI):
@@ -349,6 +373,10 @@ class Client(ClientAPI):
                 self.log.debug("send failed: %s", e)
                 _shutdown(sock)
             self._last_send = _monotonic()
+
+    def _watch_future(self) -> Tuple[Callable[[Any], Any], Any]:
+        w = WatchEvent()
+        return w, w
 
     def _run(self, gen: Generator[Step, Any, Any]) -> Any:
         value: Any = None
