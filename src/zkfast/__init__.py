@@ -8,6 +8,8 @@
 b'value'
 """
 
+from typing import Any
+
 from . import codec as _codec_module
 from .acl import (
     ACL,
@@ -49,7 +51,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # lazy: asyncio is only imported by those who use it
+def __getattr__(name: str) -> Any:  # lazy: asyncio is only imported by those who use it
     if name == "AsyncClient":
         from .aio import AsyncClient
         return AsyncClient

@@ -248,7 +248,7 @@ class ClientAPI:
             from .errors import NoWatcherError
             raise NoWatcherError(path=path)
         if not local and (watch is None or not self._other_watchers(path, watcher_type, watch)):
-            server_type = watcher_type
+            server_type: Optional[WatcherType] = watcher_type
             if watcher_type in (WatcherType.PERSISTENT, WatcherType.PERSISTENT_RECURSIVE):
                 # 3.6-3.8 servers take only CHILDREN/DATA/ANY here; ANY would also drop
                 # the one-shot watches on this path, so keep the server's watch while

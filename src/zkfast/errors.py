@@ -12,7 +12,7 @@ the failing request named, when there was one::
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Type
+from typing import Any, Dict, List, Optional, Type
 
 __all__ = [
     "ZooKeeperError",
@@ -104,7 +104,7 @@ class CodecError(ZooKeeperError):
 
     default_message = "corrupt ZooKeeper frame"
 
-    def __init__(self, message: Optional[str] = None, *, replies: Optional[list] = None) -> None:
+    def __init__(self, message: Optional[str] = None, *, replies: Optional[List[Any]] = None) -> None:
         super().__init__(message)
         self.replies = replies if replies is not None else []
 
@@ -186,7 +186,7 @@ class TransactionFailedError(ZooKeeperError):
 
     default_message = "transaction failed"
 
-    def __init__(self, results: list, *, code: Optional[int] = None) -> None:
+    def __init__(self, results: List[Any], *, code: Optional[int] = None) -> None:
         self.results = results
         failing = next((r for r in results
                         if isinstance(r, ZooKeeperError)

@@ -10,7 +10,7 @@ the same list fluently (kazoo style).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, List, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, List, Optional, Sequence, Tuple, TypeVar
 
 from . import codec
 
@@ -31,7 +31,7 @@ class Create:
     ttl: Optional[float] = None
     include_data: bool = False
 
-    def to_wire(self, engine: "SessionEngine") -> tuple:
+    def to_wire(self, engine: "SessionEngine") -> Tuple[Any, ...]:
         from .protocol import _check_acl, _check_bytes
         spath = engine._path(self.path, self.sequence)
         _check_bytes(self.value)
@@ -51,7 +51,7 @@ class Delete:
     path: str
     version: int = -1
 
-    def to_wire(self, engine: "SessionEngine") -> tuple:
+    def to_wire(self, engine: "SessionEngine") -> Tuple[Any, ...]:
         from .protocol import _check_version
         return (codec.OP_DELETE, engine._path(self.path), _check_version(self.version))
 
@@ -62,7 +62,7 @@ class SetData:
     value: bytes
     version: int = -1
 
-    def to_wire(self, engine: "SessionEngine") -> tuple:
+    def to_wire(self, engine: "SessionEngine") -> Tuple[Any, ...]:
         from .protocol import _check_bytes, _check_version
         _check_bytes(self.value)
         return (codec.OP_SET_DATA, engine._path(self.path), self.value, _check_version(self.version))
@@ -73,7 +73,7 @@ class Check:
     path: str
     version: int
 
-    def to_wire(self, engine: "SessionEngine") -> tuple:
+    def to_wire(self, engine: "SessionEngine") -> Tuple[Any, ...]:
         from .protocol import _check_version
         return (codec.OP_CHECK, engine._path(self.path), _check_version(self.version))
 
@@ -84,7 +84,7 @@ class GetData:
 
     path: str
 
-    def to_wire(self, engine: "SessionEngine") -> tuple:
+    def to_wire(self, engine: "SessionEngine") -> Tuple[Any, ...]:
         return (codec.OP_GET_DATA, engine._path(self.path))
 
 
@@ -94,7 +94,7 @@ class GetChildren:
 
     path: str
 
-    def to_wire(self, engine: "SessionEngine") -> tuple:
+    def to_wire(self, engine: "SessionEngine") -> Tuple[Any, ...]:
         return (codec.OP_GET_CHILDREN, engine._path(self.path))
 
 
