@@ -477,3 +477,14 @@ def test_go_style_watch_objects(zk: zkfast.Client) -> None:
     assert w.wait(10).type == EventType.NODE_DATA_CHANGED
     assert cw.wait(10).type == EventType.NODE_CHILDREN_CHANGED
     assert ew.wait(10).type == EventType.NODE_CREATED
+
+
+def test_close_ends_the_session_every_time(make_client) -> None:
+    # closeSession must reach the server on every close: the ephemeral node is gone
+    # at once, not at session expiry
+    watcher = make_client()
+    for i in range(15):
+        c = make_client(session_timeout=30)
+        c.create(f"/eph{i}", ephemeral=True)
+        c.close()
+        assert watcher.exists(f"/eph{i}") is None

@@ -198,10 +198,16 @@ class Client(ClientAPI):
         self._io_thread: Optional[threading.Thread] = None
         self._dispatch_thread: Optional[threading.Thread] = None
         self._closing = False
+        self._session_closing = False  # closeSession sent: don't reconnect
         self._closed = False
         self._wake = threading.Event()
         self._last_send = 0.0
         self._disconnected_at: Optional[float] = None
+        self._announced_state = self._engine.state  # what listeners last heard
+        # Read-only mode: where an ``isro`` probe found a read-write server.
+        self._rw_server: Optional[Address] = None
+        self._next_rw_probe = 0.0
+        self._rw_probe_index = 0
         self.server: Optional[Address] = None
         self.last_error: Optional[BaseException] = None
 
@@ -285,17 +291,22 @@ class Client(ClientAPI):
     def close(self, timeout: float = 2.0) -> None:
         if self._closed:
             return
-        self._closing = True
-        self._wake.set()
         if self._engine.state.is_connected and self._sock is not None:
+            # End the session first (its ephemeral nodes go now, not at expiry);
+            # the I/O thread stops reconnecting once it sees _session_closing.
+            self._session_closing = True
             try:
                 req = self._engine.op_close()
                 req.waiter = _allocate_lock()
                 req.waiter.acquire()
                 self._send(req)
+                if not req.done_flag:
+                    self._lead(req, _monotonic() + timeout)
                 req.waiter.acquire(True, timeout)
             except ZooKeeperError:
                 pass
+        self._closing = True
+        self._wake.set()
         sock = self._sock
         if sock is not None:
             _shutdown(sock)
@@ -356,6 +367,9 @@ class Client(ClientAPI):
             if sock is None or not self._engine.connected:
                 if self._closing or self._closed:
                     raise ClosedError()
+                if self._engine.state == State.AUTH_FAILED:
+                    # terminal: no reconnect would ever send a queued request
+                    raise AuthFailedError(path=req.path)
                 self._engine.validate_encoding(req)
                 self._queue.append((req, _monotonic()))
                 return
@@ -484,9 +498,12 @@ class Client(ClientAPI):
 
     def _set_state(self, state: State) -> None:
         with self._state_cond:
-            if self._engine.state == state:
+            # Compared with what listeners last heard, not with the engine's
+            # state: the engine sets AUTH_FAILED itself when an auth reply fails.
+            if self._announced_state == state:
                 return
             self._engine.state = state
+            self._announced_state = state
             self._state_cond.notify_all()
         self.log.debug("state -> %s", state.value)
         for fn in list(self._listeners):
@@ -513,8 +530,11 @@ class Client(ClientAPI):
     def _io_main(self) -> None:
         attempt = 0
         try:
-            while not self._closing:
-                addr, retry_start = self._host_provider.next()
+            while not (self._closing or self._session_closing):
+                if self._rw_server is not None:  # leaving a read-only server for it
+                    addr, retry_start, self._rw_server = self._rw_server, False, None
+                else:
+                    addr, retry_start = self._host_provider.next()
                 if retry_start:
                     delay = reconnect_delay(attempt)
                     attempt += 1
@@ -537,7 +557,14 @@ class Client(ClientAPI):
                     self.last_error = e
                     self.log.debug("handshake with %s:%d failed: %s", addr[0], addr[1], e)
                     _close(sock)
+                    # Requests the handshake already sent (queued ones, SASL) are
+                    # owed by this dead connection: fail them like any drop.
+                    with self._send_lock:
+                        lost = self._engine.connection_lost()
+                    for req in lost:
+                        self._complete(req, None, ConnectionLossError(str(e), path=req.path))
                     if self._engine.state == State.AUTH_FAILED:
+                        self._set_state(State.AUTH_FAILED)
                         break
                     continue
                 if not ok:
@@ -554,6 +581,7 @@ class Client(ClientAPI):
                 self.last_error = error
                 self._connection_dropped(sock, error)
                 if isinstance(error, AuthFailedError) or self._engine.state == State.AUTH_FAILED:
+                    self._set_state(State.AUTH_FAILED)
                     self._fail_queue(AuthFailedError())
                     break
         except BaseException:  # noqa: BLE001 - never leave callers hanging
@@ -612,6 +640,7 @@ class Client(ClientAPI):
             self._last_send = _monotonic()
         self.server = addr
         self._disconnected_at = None
+        self._next_rw_probe = _monotonic() + _RW_PROBE_INTERVAL / 4
         self._set_state(State.CONNECTED_READ_ONLY if resp.read_only else State.CONNECTED)
         self.log.info("connected to %s:%d session 0x%x (timeout %dms)%s", addr[0], addr[1],
                       engine.session_id, engine.negotiated_timeout_ms,
@@ -681,6 +710,12 @@ class Client(ClientAPI):
                     finally:
                         self._send_lock.release()
                 until_ping = ping_interval
+            if engine.server_read_only and now >= self._next_rw_probe:
+                found = self._probe_rw_server()
+                if found is not None:
+                    self._rw_server = found
+                    raise ConnectionLossError(
+                        f"leaving the read-only server for read-write {found[0]}:{found[1]}")
             wait = max(0.001, min(until_ping, read_timeout - idle_recv))
             if not (tls and sock.pending()):  # type: ignore[attr-defined]
                 if not poll(int(wait * 1000) + 1):
@@ -699,6 +734,48 @@ class Client(ClientAPI):
             if engine.state == State.AUTH_FAILED:
                 raise AuthFailedError()
 
+    def _probe_rw_server(self) -> Optional[Address]:
+        """While connected read-only, ask one other server whether it is
+        read-write (the ``isro`` four-letter word, like the Java client's
+        pingRwServer). Called from the read loop every _RW_PROBE_INTERVAL;
+        the probe's short timeout bounds how long it holds up the loop."""
+        self._next_rw_probe = _monotonic() + _RW_PROBE_INTERVAL
+        provider_addrs = getattr(self._host_provider, "addresses", None)
+        candidates = [a for a in (provider_addrs or self._servers) if tuple(a) != self.server]
+        if not candidates:
+            return None
+        addr = tuple(candidates[self._rw_probe_index % len(candidates)])
+        self._rw_probe_index += 1
+        timeout = min(1.0, max(0.1, self._engine.read_timeout / 4))
+        socks: List[socket.socket] = []
+        answer = b""
+        try:
+            if self._connect_factory is not None:
+                sock = self._connect_factory(addr, timeout)  # type: ignore[arg-type]
+            else:
+                sock = socket.create_connection(addr, timeout=timeout)  # type: ignore[arg-type]
+            socks.append(sock)
+            sock.settimeout(timeout)
+            if self.ssl_context is not None:
+                sock = self.ssl_context.wrap_socket(sock, server_hostname=addr[0])
+                socks.append(sock)
+            sock.sendall(b"isro")
+            while len(answer) < 2:
+                chunk = sock.recv(16)
+                if not chunk:
+                    break
+                answer += chunk
+        except (OSError, ValueError) as e:
+            self.log.debug("isro probe of %s:%d failed: %s", addr[0], addr[1], e)
+            return None
+        finally:
+            for s in socks:
+                _close(s)
+        if answer[:2] == b"rw":
+            self.log.info("read-write server found at %s:%d", addr[0], addr[1])
+            return addr  # type: ignore[return-value]
+        return None
+
     def _close_epoll(self) -> None:
         with self._read_token:
             pair, self._epoll = self._epoll, None
@@ -714,16 +791,19 @@ class Client(ClientAPI):
         if not n:
             return False
         data = self._rview[:n]
-        self._last_recv = _monotonic()
         engine = self._engine
         complete = self._complete
+        frames = engine.frames_received
         try:
             done = engine.receive(data)
-        except CodecError:
+        except ZooKeeperError:  # corrupt stream / protocol violation: finish what came before
             for req, result, exc in engine.take_corrupt_completions():
                 complete(req, result, exc)
             self._flush_events()
             raise
+        if engine.frames_received != frames:
+            # only whole frames prove the server alive (not the bytes of a giant one)
+            self._last_recv = _monotonic()
         for req, result, exc in done:
             complete(req, result, exc)
         if engine.events:
@@ -777,13 +857,14 @@ class Client(ClientAPI):
             self._sock = None
             lost = self._engine.connection_lost()
         _close(sock)
+        closing = self._closing or self._session_closing
         for req in lost:
-            if req.op == codec.OP_CLOSE_SESSION and self._closing:
+            if req.op == codec.OP_CLOSE_SESSION and closing:
                 self._complete(req, None, None)
             else:
                 self._complete(req, None, ConnectionLossError(str(error) if error else None,
                                                               path=req.path))
-        if self._closing:
+        if closing:
             return
         self._disconnected_at = _monotonic()
         if self._engine.state != State.AUTH_FAILED:
@@ -835,6 +916,7 @@ class Client(ClientAPI):
 
 
 _HAVE_EPOLL = hasattr(select, "epoll")
+_RW_PROBE_INTERVAL = 2.0  # seconds between isro probes while connected read-only
 _READ_EVENTS = (select.EPOLLIN | select.EPOLLPRI) if _HAVE_EPOLL else 0
 
 
