@@ -488,3 +488,13 @@ def test_close_ends_the_session_every_time(make_client) -> None:
         c.create(f"/eph{i}", ephemeral=True)
         c.close()
         assert watcher.exists(f"/eph{i}") is None
+
+
+def test_remaining_async_forms(zk: zkfast.Client, events) -> None:
+    eph = zk.create("/ae", ephemeral=True)
+    assert zk.get_ephemerals_async().result(10) == [eph]
+    assert zk.whoami_async().result(10)[0].auth_scheme == "ip"
+    ev = events()
+    assert zk.add_watch_async("/ae", ev).result(10) is None
+    zk.set("/ae", b"x")
+    assert ev.wait(1)[0].type == EventType.NODE_DATA_CHANGED

@@ -450,6 +450,15 @@ class Client(ClientAPI):
     def count_children_async(self, path: str) -> Future:
         return self._submit(self._engine.op_count_children(path))
 
+    def get_ephemerals_async(self, prefix: str = "/") -> Future:
+        return self._submit(self._engine.op_get_ephemerals(prefix))
+
+    def whoami_async(self) -> Future:
+        return self._submit(self._engine.op_whoami())
+
+    def add_watch_async(self, path: str, watch: Callable[..., Any], recursive: bool = False) -> Future:
+        return self._submit(self._engine.op_add_watch(path, watch, recursive))
+
     # ------------------------------------------------------------ completion
 
     def _complete(self, req: PendingRequest, result: Any, exc: Optional[BaseException]) -> None:
