@@ -300,6 +300,9 @@ class SessionEngine:
         self.last_zxid = 0
         self.state = State.CONNECTING
         self.server_read_only = False
+        # Has this session been on a read-write server? Until then it is a local
+        # session of a read-only server (resumed ids are assumed global).
+        self.seen_rw_server = bool(self.session_id)
         self.watches = WatchRegistry()
         self.auth: List[Tuple[str, bytes]] = []
         for scheme, cred in auth_data:
@@ -308,10 +311,15 @@ class SessionEngine:
         self.kinds: Dict[int, int] = {codec.XID_PING: codec.KIND_NONE,
                                       codec.XID_AUTH: codec.KIND_NONE,
                                       codec.XID_SET_WATCHES: codec.KIND_NONE}
-        self.auth_waiters: Deque[PendingRequest] = deque()
+        # add_auth requests awaiting their (xid -4) reply, in order; None for a
+        # reconnect's auth replay, whose reply belongs to no caller.
+        self.auth_waiters: Deque[Optional[PendingRequest]] = deque()
         self.events: List[Tuple[Watcher, WatchedEvent]] = []
         self._xid = 0
         self.connected = False
+        self.frames_received = 0  # complete reply frames, for the clients' read timeout
+        self._stream_error: Optional[ZooKeeperError] = None  # this connection broke
+        self._corrupt_done: List[Completion] = []
 
     # ------------------------------------------------------------ timing
 
@@ -329,6 +337,12 @@ class SessionEngine:
 
     def connect_frame(self) -> bytes:
         self.reader.reset()
+        self._stream_error = None
+        if self.session_id and not self.seen_rw_server:
+            # Like the Java client: a session made by a read-only server is local
+            # to it and the quorum would only answer "expired"; ask for a new one.
+            return codec.encode_connect(self.last_zxid, self.session_timeout_ms, 0, None,
+                                        self.read_only)
         return codec.encode_connect(self.last_zxid, self.session_timeout_ms, self.session_id,
                                     self.passwd, self.read_only)
 
@@ -351,6 +365,8 @@ class SessionEngine:
         self.passwd = resp.passwd
         self.negotiated_timeout_ms = resp.timeout
         self.server_read_only = resp.read_only
+        if not resp.read_only:
+            self.seen_rw_server = True
         return resp
 
     def handshake_frames(self) -> List[bytes]:
@@ -359,6 +375,8 @@ class SessionEngine:
         Replies to these come back in order before anything sent later.
         """
         out = [codec.encode_auth(scheme, cred) for scheme, cred in self.auth]
+        # their replies come before those of any add_auth queued meanwhile
+        self.auth_waiters.extend([None] * len(out))
         if self.watches:
             out.extend(self._set_watches_frames())
         return out
@@ -433,16 +451,31 @@ class SessionEngine:
         replies decoded before the corruption (the caller must drop the
         connection).
         """
+        if self._stream_error is not None:
+            # Nothing more from a connection that broke the protocol is trusted
+            # (a reply decoded after a bogus one could complete a request).
+            raise CodecError(f"connection already failed: {self._stream_error}")
         try:
             replies = self.reader.feed(data, self.kinds)
         except CodecError as e:
-            done = self._handle(e.replies)
-            e.replies = []
-            self._corrupt_done = done
+            self._stream_error = e
+            replies, e.replies = e.replies, []
+            self.frames_received += len(replies)
+            self._corrupt_done = self._handle(replies)
             raise
-        return self._handle(replies)
+        if replies:
+            # Liveness is measured in whole frames, not bytes: a server that
+            # streams the body of a (claimed) giant frame is not answering pings.
+            self.frames_received += len(replies)
+        try:
+            return self._handle(replies)
+        except ZooKeeperError as e:  # protocol violation, failed auth replay
+            self._stream_error = e
+            raise
 
     def take_corrupt_completions(self) -> List[Completion]:
+        """After ``receive`` raised (corrupt stream, protocol violation, failed
+        auth replay): the requests that input finished before the error."""
         done = getattr(self, "_corrupt_done", [])
         self._corrupt_done = []
         return done
@@ -458,6 +491,7 @@ class SessionEngine:
                 if zxid > self.last_zxid:
                     self.last_zxid = zxid
                 if req is None:
+                    self._corrupt_done = out  # what this batch finished still counts
                     raise ProtocolError(f"reply for xid {xid} that is not outstanding")
                 if err:
                     out.append(self._failed(req, err, body))
@@ -484,6 +518,7 @@ class SessionEngine:
                     if waiter is not None:
                         out.append((waiter, None, exc))
                     else:
+                        self._corrupt_done = out
                         raise exc
                 elif waiter is not None:
                     out.append((waiter, None, None))
@@ -533,7 +568,7 @@ class SessionEngine:
         """The connection dropped: every request it owed a reply is returned (to fail)."""
         self.connected = False
         lost = list(self.pending.values())
-        lost.extend(self.auth_waiters)
+        lost.extend(w for w in self.auth_waiters if w is not None)
         self.pending = {}
         self.auth_waiters.clear()
         self.kinds = {codec.XID_PING: codec.KIND_NONE, codec.XID_AUTH: codec.KIND_NONE,
