@@ -29,7 +29,6 @@ from ._api import Batch, ClientAPI, Step
 from .errors import (
     AuthFailedError,
     ClosedError,
-    CodecError,
     ConnectionLossError,
     InvalidArgumentError,
     SessionExpiredError,
@@ -76,7 +75,6 @@ class _Connection(asyncio.BufferedProtocol):
         return False  # close the transport; connection_lost follows
 
     def data_received(self, data: Any) -> None:
-        self.last_recv = _monotonic()
         client = self.client
         engine = client._engine
         if self.handshaking:
@@ -88,21 +86,23 @@ class _Connection(asyncio.BufferedProtocol):
                 return
             if resp is None:
                 return
+            self.last_recv = _monotonic()
             self.handshaking = False
             if not self.handshake.done():
                 self.handshake.set_result(resp)
             data = b""
+        frames = engine.frames_received
         try:
             done = engine.receive(data)
-        except CodecError as e:
+        except ZooKeeperError as e:  # corrupt stream / protocol violation
             for req, result, exc in engine.take_corrupt_completions():
                 client._complete(req, result, exc)
             client._flush_events()
             self.abort(e)
             return
-        except ZooKeeperError as e:
-            self.abort(e)
-            return
+        if engine.frames_received != frames:
+            # whole frames prove the server alive, not the bytes of a giant one
+            self.last_recv = _monotonic()
         complete = client._complete
         for req, result, exc in done:
             complete(req, result, exc)
@@ -178,6 +178,7 @@ class AsyncClient(ClientAPI):
         self._state_changed: Optional[asyncio.Event] = None
         self._closing = False
         self._closed = False
+        self._announced_state = self._engine.state
         self._last_send = 0.0
         self.server: Optional[Address] = None
         self.last_error: Optional[BaseException] = None
@@ -312,6 +313,8 @@ class AsyncClient(ClientAPI):
         if conn is None or not self._engine.connected:
             if self._closing or self._closed:
                 raise ClosedError()
+            if self._engine.state == State.AUTH_FAILED:
+                raise AuthFailedError(path=req.path)  # terminal: nothing queued would be sent
             self._engine.validate_encoding(req)
             self._queue.append((req, _monotonic()))
             return fut
@@ -401,8 +404,10 @@ class AsyncClient(ClientAPI):
                 self.log.exception("callback %r raised", fn)
 
     def _set_state(self, state: State) -> None:
-        if self._engine.state == state:
+        # Compared with what listeners last heard: the engine sets AUTH_FAILED itself.
+        if self._announced_state == state:
             return
+        self._announced_state = state
         self._engine.state = state
         if self._state_changed is not None:
             self._state_changed.set()
@@ -433,7 +438,13 @@ class AsyncClient(ClientAPI):
                 except (OSError, asyncio.TimeoutError, ZooKeeperError) as e:
                     self.last_error = e
                     self.log.debug("connect to %s:%d failed: %s", addr[0], addr[1], e)
+                    # requests a failed handshake sent (SASL, auth) must not stay pending
+                    for req in self._engine.connection_lost():
+                        self._complete(req, None, e if isinstance(e, ZooKeeperError)
+                                       else ConnectionLossError(str(e), path=req.path))
                     if self._engine.state == State.AUTH_FAILED:
+                        self._set_state(State.AUTH_FAILED)
+                        self._fail_queue(AuthFailedError)
                         break
                     continue
                 if conn is None:
@@ -446,7 +457,8 @@ class AsyncClient(ClientAPI):
                 finally:
                     heartbeat.cancel()
                 self._connection_dropped(conn, error)
-                if self._engine.state == State.AUTH_FAILED:
+                if isinstance(error, AuthFailedError) or self._engine.state == State.AUTH_FAILED:
+                    self._set_state(State.AUTH_FAILED)
                     self._fail_queue(AuthFailedError)
                     break
         finally:

@@ -29,7 +29,6 @@ from ._api import Batch, ClientAPI, Step
 from .errors import (
     AuthFailedError,
     ClosedError,
-    CodecError,
     ConnectionLossError,
     InvalidArgumentError,
     NoServerError,
@@ -40,7 +39,7 @@ from .errors import (
 )
 from .events import EventType, State, WatchedEvent
 from .hosts import DNSHostProvider, HostProvider, parse_connect_string, reconnect_delay
-from .protocol import Completion, PendingRequest, SessionEngine
+from .protocol import PendingRequest, SessionEngine
 
 __all__ = ["Client", "Future", "WatchEvent"]
 
