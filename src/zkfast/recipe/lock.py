@@ -1,0 +1,509 @@
+"""Locks: an exclusive :class:`Lock`, shared/exclusive :class:`ReadLock` /
+:class:`WriteLock`, and the all-or-nothing :class:`MultiLock`.
+
+Each contender creates a *protected* ephemeral sequential node
+``<path>/_c_<guid>-lock-<seq>`` (``__READ__``/``__WRIT__`` for the read/write
+locks -- the names Curator and go-zookeeper use, so their locks and ours
+exclude each other). The lowest sequence holds the lock; every other waiter
+watches only the node just before it (a reader: the nearest writer before
+it), so a release wakes one waiter, not a herd. A create whose reply is lost
+is found again by its guid instead of being left behind, and an acquire that
+gives up (timeout, cancel, error) deletes every node of its attempt.
+
+The holder learns when its session is in doubt or gone: ``listener(state)``
+gets ``State.SUSPENDED`` (connection lost: stop acting until it comes back),
+``State.CONNECTED`` (same session again: still held) and ``State.EXPIRED``
+(the lock is lost: the session expired, the client closed, or the
+connection stayed down for a whole session timeout); then ``lost`` is set,
+``on_lost()`` runs and ``is_acquired`` is False.
+
+>>> lock = Lock(zk, "/app/lock", "worker-1")          # doctest: +SKIP
+>>> with lock:                                        # doctest: +SKIP
+...     do_work()
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Generator, List, Optional, Sequence
+
+from .._api import PROTECTED_PREFIX
+from ..errors import (
+    CancelledError,
+    ConnectionLossError,
+    LockDeadlockError,
+    NoNodeError,
+    NotLockedError,
+    SessionExpiredError,
+    ZooKeeperError,
+)
+from ..events import EventType, State, WatchedEvent
+from ..paths import basename, validate_path
+from ._base import (
+    ASYNC,
+    SYNC,
+    Batch,
+    Flavor,
+    Holder,
+    Wait,
+    create_protected,
+    deadline_of,
+    delete_quietly,
+    ensure_connected,
+    discard_prefixed,
+    drive,
+    join,
+    new_guid,
+    remaining,
+    run_async,
+    run_sync,
+    seq_of,
+    strip_protected,
+    to_bytes,
+)
+
+__all__ = ["Lock", "ReadLock", "WriteLock", "MultiLock",
+           "AsyncLock", "AsyncReadLock", "AsyncWriteLock", "AsyncMultiLock"]
+
+log = logging.getLogger("zkfast.recipe.lock")
+
+_MARKERS = ("lock-", "__WRIT__", "__READ__")
+
+
+def _is_contender(name: str) -> bool:
+    if seq_of(name) < 0:
+        return False
+    return strip_protected(name).startswith(_MARKERS)
+
+
+def _is_reader(name: str) -> bool:
+    return strip_protected(name).startswith("__READ__")
+
+
+def sorted_contenders(children: Sequence[str]) -> List[str]:
+    """Lock contender names among ``children``, in queue order."""
+    return sorted((c for c in children if _is_contender(c)), key=seq_of)
+
+
+class _LockCore(Holder):
+    """The protocol of every lock here, as step generators (see ``_base``)."""
+
+    _flavor: Flavor = SYNC
+    node_name = "lock-"
+    shared = False  # a reader: only blocked by writers before it
+
+    def __init__(self, client: Any, path: str, identifier: Any = None, *,
+                 acl: Optional[Sequence[Any]] = None,
+                 listener: Optional[Callable[[State], Any]] = None,
+                 on_lost: Optional[Callable[[], Any]] = None) -> None:
+        self._flavor.check(client, type(self).__name__)
+        validate_path(path)
+        self.path = path
+        self.identifier = identifier
+        self.data = to_bytes(identifier)
+        self.acl = acl
+        self._init_holder(client, listener, on_lost)
+        self.cancelled = False
+        #: watch notifications this instance received while waiting
+        self.wakeups = 0
+        #: True while blocked on its predecessor's watch
+        self.waiting = False
+        self._wake = self._flavor.event()
+        self._guid = ""
+
+    def __repr__(self) -> str:
+        state = "held" if self.is_acquired else ("acquiring" if self._acquiring else "free")
+        return f"<{type(self).__name__} {self.path!r} {state}>"
+
+    # ------------------------------------------------------------ protocol
+
+    def _acquire_gen(self, blocking: bool, timeout: Optional[float]) -> Generator[Any, Any, bool]:
+        deadline = deadline_of(timeout)
+        with self._mutex:
+            if self.is_acquired or self._acquiring:
+                raise LockDeadlockError(path=self.path)
+            self._acquiring = True
+            self.cancelled = False
+        self._guid = new_guid()
+        try:
+            got = yield from self._acquire_loop(blocking, deadline)
+        except Exception:
+            self._acquiring = False
+            yield from self._discard_attempt()
+            raise
+        if not got:
+            self._acquiring = False
+            yield from self._discard_attempt()
+        return got
+
+    def _acquire_loop(self, blocking: bool, deadline: Optional[float]) -> Generator[Any, Any, bool]:
+        client = self.client
+        node: Optional[str] = None
+        sid = 0
+        while True:
+            if self.cancelled:
+                raise CancelledError(path=self.path)
+            if not (yield from ensure_connected(client, deadline)):
+                return False
+            if node is None:
+                try:
+                    node = yield from create_protected(client, join(self.path, self.node_name),
+                                                       self.data, self.acl, self._guid,
+                                                       deadline=deadline)
+                except SessionExpiredError:
+                    continue  # the client is making a new session; try again in it
+                if node is None:
+                    return False
+                sid = client.session_id
+                self.node = node
+            self._wake.clear()
+            try:
+                verdict = yield from self._check(node)
+            except ConnectionLossError:
+                if remaining(deadline) == 0:
+                    return False
+                continue  # requests wait for the reconnect; no spinning
+            except SessionExpiredError:
+                node = None
+                continue
+            if verdict is None:  # our node is gone: the session that owned it ended
+                node = None
+                continue
+            if verdict:
+                if client.session_id != sid:
+                    node = None
+                    continue
+                self._mark_held(node, sid)
+                return True
+            if not blocking:
+                return False
+            left = remaining(deadline)
+            if left == 0:
+                return False
+            self.waiting = True
+            try:
+                yield Wait(self._wake, left)
+            finally:
+                self.waiting = False
+
+    def _check(self, node: str) -> Generator[Any, Any, Optional[bool]]:
+        """True: ours is first; False: waiting, a watch is set on our blocker;
+        None: our node no longer exists."""
+        engine = self.client._engine
+        name = basename(node)
+        while True:
+            children = yield engine.op_get_children(self.path)
+            if name not in children:
+                return None
+            contenders = sorted_contenders(children)
+            blocker = self._blocker(contenders, contenders.index(name))
+            if blocker is None:
+                return True
+            try:
+                # get (not exists): a vanished blocker leaves no watch behind
+                yield engine.op_get(join(self.path, blocker), self._on_watch)
+                return False
+            except NoNodeError:
+                continue
+
+    def _blocker(self, contenders: List[str], idx: int) -> Optional[str]:
+        if not self.shared:
+            return contenders[idx - 1] if idx > 0 else None
+        for j in range(idx - 1, -1, -1):
+            if not _is_reader(contenders[j]):
+                return contenders[j]
+        return None
+
+    def _discard_attempt(self) -> Generator[Any, Any, None]:
+        if self._guid:
+            try:
+                yield from discard_prefixed(self.client, self.path,
+                                            f"{PROTECTED_PREFIX}{self._guid}-")
+            except ZooKeeperError as e:  # best effort; ephemeral nodes die with the session
+                log.debug("cleanup of %s failed: %s", self.path, e)
+        self.node = None
+
+    def _release_gen(self) -> Generator[Any, Any, bool]:
+        node, held = self._take_for_release(lambda: NotLockedError(path=self.path))
+        if node is None or not held:
+            return False  # lost earlier; its cleanup is already under way
+        yield from self._delete_node_gen(node)
+        return True
+
+    def _contenders_gen(self) -> Generator[Any, Any, List[str]]:
+        engine = self.client._engine
+        try:
+            children = yield engine.op_get_children(self.path)
+        except NoNodeError:
+            return []
+        names = sorted_contenders(children)
+        results = yield Batch([engine.op_get(join(self.path, c)) for c in names])
+        return [r[0].decode("utf-8", "replace") for r in results
+                if not isinstance(r, BaseException)]
+
+    # ------------------------------------------------------------ callbacks
+
+    def _on_watch(self, event: WatchedEvent) -> None:
+        if event.type not in (EventType.DATA_WATCH_REMOVED, EventType.CHILD_WATCH_REMOVED):
+            self.wakeups += 1
+        self._wake.set()
+
+    def _abandon(self) -> None:
+        """The caller was interrupted mid-way: clean up in the background."""
+        self._acquiring = False
+        guid = self._guid
+        with self._mutex:
+            held = self.is_acquired
+            self.is_acquired = self._owned = False
+        self._tracker.stop()
+        if guid:
+            drive(self.client, discard_prefixed(self.client, self.path,
+                                                f"{PROTECTED_PREFIX}{guid}-"))
+        elif held and self.node:
+            drive(self.client, delete_quietly(self.client, self.node))
+        self.node = None
+
+
+class Lock(_LockCore):
+    """An exclusive lock over ``path`` (Curator/go-zookeeper compatible nodes).
+
+    ``acquire(blocking=True, timeout=None)`` returns True once held, False on
+    timeout (or at once when ``blocking=False`` and it is taken); acquiring
+    again on the same instance raises :class:`~zkfast.LockDeadlockError`,
+    releasing what this instance does not hold raises
+    :class:`~zkfast.NotLockedError`. ``cancel()`` (from another thread) makes a
+    pending acquire raise :class:`~zkfast.CancelledError`. ``lock()`` /
+    ``unlock()`` are go-zookeeper's names.
+
+    >>> lock = Lock(zk, "/locks/report", identifier="host-7")   # doctest: +SKIP
+    >>> if lock.acquire(timeout=5):                             # doctest: +SKIP
+    ...     try:
+    ...         build_report()
+    ...     finally:
+    ...         lock.release()
+    """
+
+    def acquire(self, blocking: bool = True, timeout: Optional[float] = None) -> bool:
+        return run_sync(self.client, self._acquire_gen(blocking, timeout), self._abandon)
+
+    def release(self) -> bool:
+        """Give the lock up; True if it was still held (False if it had been lost)."""
+        return run_sync(self.client, self._release_gen())
+
+    def contenders(self) -> List[str]:
+        """Identifiers of everyone holding or waiting, in queue order."""
+        return run_sync(self.client, self._contenders_gen())
+
+    def cancel(self) -> None:
+        """Make a pending ``acquire`` (in another thread) give up."""
+        self.cancelled = True
+        self._wake.set()
+
+    def lock(self) -> None:
+        """go-zookeeper's ``Lock()``: block until held."""
+        self.acquire()
+
+    def unlock(self) -> None:
+        """go-zookeeper's ``Unlock()``."""
+        self.release()
+
+    def __enter__(self) -> "Lock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._owned:
+            self.release()
+
+
+class WriteLock(Lock):
+    """The exclusive side of a read/write lock on ``path`` (``__WRIT__`` nodes):
+    waits for every earlier reader and writer.
+
+    >>> with WriteLock(zk, "/cfg/rw"):                  # doctest: +SKIP
+    ...     rewrite_config()
+    """
+
+    node_name = "__WRIT__"
+
+
+class ReadLock(Lock):
+    """The shared side of a read/write lock on ``path`` (``__READ__`` nodes):
+    any number of readers hold it together; only earlier writers block one.
+
+    >>> with ReadLock(zk, "/cfg/rw"):                   # doctest: +SKIP
+    ...     read_config()
+    """
+
+    node_name = "__READ__"
+    shared = True
+
+
+class AsyncLock(_LockCore):
+    """:class:`Lock` for :class:`~zkfast.AsyncClient`; the same protocol, awaited.
+
+    >>> async with AsyncLock(zk, "/locks/report"):      # doctest: +SKIP
+    ...     await build_report()
+    """
+
+    _flavor = ASYNC
+
+    async def acquire(self, blocking: bool = True, timeout: Optional[float] = None) -> bool:
+        return await run_async(self.client, self._acquire_gen(blocking, timeout), self._abandon)
+
+    async def release(self) -> bool:
+        return await run_async(self.client, self._release_gen())
+
+    async def contenders(self) -> List[str]:
+        return await run_async(self.client, self._contenders_gen())
+
+    def cancel(self) -> None:
+        """Make a pending ``acquire`` give up (call it on the event loop)."""
+        self.cancelled = True
+        self._wake.set()
+
+    lock = acquire
+    unlock = release
+
+    async def __aenter__(self) -> "AsyncLock":
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._owned:
+            await self.release()
+
+
+class AsyncWriteLock(AsyncLock):
+    """:class:`WriteLock` for :class:`~zkfast.AsyncClient`."""
+
+    node_name = "__WRIT__"
+
+
+class AsyncReadLock(AsyncLock):
+    """:class:`ReadLock` for :class:`~zkfast.AsyncClient`."""
+
+    node_name = "__READ__"
+    shared = True
+
+
+# ---------------------------------------------------------------- MultiLock
+
+class _MultiLockCore:
+    _flavor: Flavor = SYNC
+    _lock_cls: Any = Lock
+
+    def __init__(self, client: Any, paths: Sequence[Any], identifier: Any = None, *,
+                 acl: Optional[Sequence[Any]] = None,
+                 on_lost: Optional[Callable[[], Any]] = None) -> None:
+        self._flavor.check(client, type(self).__name__)
+        self.client = client
+        self.on_lost = on_lost
+        self.lost = self._flavor.event()
+        locks = []
+        for p in paths:
+            if isinstance(p, _LockCore):
+                locks.append(p)
+            else:
+                locks.append(self._lock_cls(client, p, identifier, acl=acl,
+                                            on_lost=self._one_lost))
+        # One global order: two MultiLocks over overlapping paths never deadlock.
+        self.locks: List[Any] = sorted(locks, key=lambda lk: lk.path)
+        if len({lk.path for lk in self.locks}) != len(self.locks):
+            raise ValueError("MultiLock paths must be distinct")
+
+    @property
+    def is_acquired(self) -> bool:
+        return all(lk.is_acquired for lk in self.locks)
+
+    def _one_lost(self) -> None:
+        if not self.lost.is_set():
+            self.lost.set()
+            if self.on_lost is not None:
+                try:
+                    self.on_lost()
+                except Exception:  # noqa: BLE001
+                    log.exception("on_lost callback failed")
+
+    def _acquire_gen(self, blocking: bool, timeout: Optional[float]) -> Generator[Any, Any, bool]:
+        deadline = deadline_of(timeout)
+        if any(lk._owned or lk._acquiring for lk in self.locks):
+            raise LockDeadlockError(path=",".join(lk.path for lk in self.locks))
+        self.lost.clear()
+        held: List[Any] = []
+        try:
+            for lk in self.locks:
+                left = remaining(deadline)
+                ok = yield from lk._acquire_gen(blocking, left)
+                if not ok:
+                    break
+                held.append(lk)
+            else:
+                return True
+        except Exception:
+            for lk in reversed(held):
+                yield from lk._release_gen()
+            raise
+        for lk in reversed(held):  # all or nothing
+            yield from lk._release_gen()
+        return False
+
+    def _release_gen(self) -> Generator[Any, Any, bool]:
+        if not any(lk._owned for lk in self.locks):
+            raise NotLockedError(path=",".join(lk.path for lk in self.locks))
+        ok = True
+        for lk in reversed(self.locks):
+            if lk._owned:
+                ok = (yield from lk._release_gen()) and ok
+        return ok
+
+    def _abandon(self) -> None:
+        for lk in self.locks:
+            if lk._owned or lk._acquiring:
+                lk._abandon()
+
+
+class MultiLock(_MultiLockCore):
+    """Several locks taken as one: all of them, or none (Curator's
+    InterProcessMultiLock). Locks are taken in path order, so overlapping
+    MultiLocks cannot deadlock; a timeout covers the whole acquisition.
+    ``lost`` is set when any of them is lost.
+
+    >>> with MultiLock(zk, ["/locks/a", "/locks/b"]):    # doctest: +SKIP
+    ...     move_between_a_and_b()
+    """
+
+    def acquire(self, blocking: bool = True, timeout: Optional[float] = None) -> bool:
+        return run_sync(self.client, self._acquire_gen(blocking, timeout), self._abandon)
+
+    def release(self) -> bool:
+        return run_sync(self.client, self._release_gen())
+
+    def __enter__(self) -> "MultiLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if any(lk._owned for lk in self.locks):
+            self.release()
+
+
+class AsyncMultiLock(_MultiLockCore):
+    """:class:`MultiLock` for :class:`~zkfast.AsyncClient`."""
+
+    _flavor = ASYNC
+    _lock_cls = AsyncLock
+
+    async def acquire(self, blocking: bool = True, timeout: Optional[float] = None) -> bool:
+        return await run_async(self.client, self._acquire_gen(blocking, timeout), self._abandon)
+
+    async def release(self) -> bool:
+        return await run_async(self.client, self._release_gen())
+
+    async def __aenter__(self) -> "AsyncMultiLock":
+        await self.acquire()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if any(lk._owned for lk in self.locks):
+            await self.release()
