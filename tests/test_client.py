@@ -498,3 +498,17 @@ def test_remaining_async_forms(zk: zkfast.Client, events) -> None:
     assert zk.add_watch_async("/ae", ev).result(10) is None
     zk.set("/ae", b"x")
     assert ev.wait(1)[0].type == EventType.NODE_DATA_CHANGED
+
+
+def test_recipe_factories_and_big_recursive_delete(zk: zkfast.Client) -> None:
+    lock = zk.Lock("/locks/a")
+    with lock:
+        assert lock.is_acquired
+    futs = [zk.create_async(f"/big/n{i}", makepath=False) for i in range(0)]
+    zk.ensure_path("/big")
+    futs = [zk.create_async(f"/big/n{i}") for i in range(3000)]
+    for f in futs:
+        f.result(30)
+    zk.create("/big/n0/deeper")
+    zk.delete("/big", recursive=True)
+    assert zk.exists("/big") is None

@@ -138,6 +138,10 @@ class ClientAPI:
         req = self._engine.op_delete(path, version)
         if not recursive:
             return self._call(req)
+        if version == -1:
+            # pipelined: list breadth first, delete deepest first in multi batches
+            from .recipe.bulk import MAX_REQUESTS, OPS_PER_REQUEST, _delete_tree_gen
+            return self._run(_delete_tree_gen(self, path, OPS_PER_REQUEST, MAX_REQUESTS))
         return self._run(self._delete_recursive(path, version))
 
     def _delete_recursive(self, path: str, version: int = -1) -> Generator[Step, Any, Any]:
@@ -345,3 +349,19 @@ class ClientAPI:
             except ConnectionLossError:
                 continue
 
+
+
+def _recipe_factory(name: str) -> Callable[..., Any]:
+    def make(self: ClientAPI, *args: Any, **kwargs: Any) -> Any:
+        from . import recipe  # lazy: `import zkfast` does not load the recipes
+        return getattr(recipe.RecipeMethods, name)(self, *args, **kwargs)
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = f"``zk.{name}(...)``: the :mod:`zkfast.recipe` {name} on this client."
+    return make
+
+
+for _name in ("Lock", "ReadLock", "WriteLock", "MultiLock", "Semaphore", "Election",
+              "LeaderLatch", "Counter", "Barrier", "DoubleBarrier", "Party", "ShallowParty",
+              "Queue", "LockingQueue", "DataWatch", "ChildrenWatch", "TreeCache"):
+    setattr(ClientAPI, _name, _recipe_factory(_name))
+del _name

@@ -205,6 +205,10 @@ class AsyncClient(ClientAPI):
     def chroot(self) -> str:
         return self._engine.chroot
 
+    @property
+    def negotiated_session_timeout(self) -> float:
+        return self._engine.negotiated_timeout_ms / 1000.0
+
     def add_listener(self, fn: Callable[[State], Any]) -> None:
         """Call ``fn(state)`` (or await it, for a coroutine function) on each state change."""
         self._listeners.append(fn)

@@ -360,6 +360,44 @@ class Client(ClientAPI):
         self._send(req)
         return Future(req, self)
 
+    def _submit_many(self, reqs: Sequence[PendingRequest]) -> List[Future]:
+        """Send several requests with one send-lock hold and one ``sendall``."""
+        for req in reqs:
+            lock = _allocate_lock()
+            lock.acquire()
+            req.waiter = lock
+        with self._send_lock:
+            sock = self._sock
+            if sock is None or not self._engine.connected:
+                sock = None
+            frames = []
+            for req in reqs:
+                if sock is None:
+                    if self._closing or self._closed:
+                        self._complete(req, None, ClosedError())
+                        continue
+                    try:
+                        self._engine.validate_encoding(req)
+                    except ZooKeeperError as e:
+                        self._complete(req, None, e)
+                        continue
+                    self._queue.append((req, _monotonic()))
+                    continue
+                try:
+                    frames.append(self._engine.frame_for(req))
+                except ZooKeeperError as e:
+                    self._complete(req, None, e)
+                except (TypeError, OverflowError, ValueError) as e:
+                    self._complete(req, None, InvalidArgumentError(str(e), path=req.path))
+            if sock is not None and frames:
+                try:
+                    sock.sendall(b"".join(frames))
+                except OSError as e:
+                    self.log.debug("send failed: %s", e)
+                    _shutdown(sock)
+                self._last_send = _monotonic()
+        return [Future(req, self) for req in reqs]
+
     def _send(self, req: PendingRequest) -> None:
         with self._send_lock:
             sock = self._sock
@@ -401,7 +439,7 @@ class Client(ClientAPI):
                 return stop.value
             value = error = None
             if isinstance(step, Batch):
-                futures = [self._submit(r) for r in step]
+                futures = self._submit_many(step)
                 value = [f.exception() or f._req.result_value for f in futures]
             else:
                 try:

@@ -26,6 +26,7 @@ from typing import Any, AsyncIterator, Deque, Dict, Generator, Iterator, List, T
 
 from ..errors import (
     ConnectionLossError,
+    NoAuthError,
     NoNodeError,
     NotEmptyError,
     ResponseTooLargeError,
@@ -51,6 +52,7 @@ class _Walker:
         self.frontier: Deque[str] = deque([path])
         self.per = max(1, ops_per_request)
         self.max = max(1, max_requests)
+        self.unreadable_as_leaf = False  # delete_tree: try to delete what it can't list
 
     def step(self) -> Generator[Any, Any, List[Tuple[str, List[str]]]]:
         engine = self.client._engine
@@ -81,6 +83,9 @@ class _Walker:
             for p, names in zip(chunk, res):
                 if isinstance(names, NoNodeError):
                     continue  # deleted meanwhile
+                if isinstance(names, NoAuthError) and self.unreadable_as_leaf:
+                    out.append((p, []))  # can't list it; deletable if it has no children
+                    continue
                 if isinstance(names, BaseException):
                     raise names
                 out.append((p, names))
@@ -181,13 +186,15 @@ def _delete_tree_gen(client: Any, path: str, per: int, max_requests: int
     while True:
         # 1. list everything (breadth first), 2. delete deepest first
         w = _Walker(client, path, per, max_requests)
+        w.unreadable_as_leaf = True
         order: List[str] = []
         while w.frontier:
             for p, _ in (yield from w.step()):
                 order.append(p)
         if path == "/":
             order = order[1:]  # the root itself cannot be deleted
-            order = [p for p in order if p != "/zookeeper" and not p.startswith("/zookeeper/")]
+            if not engine.chroot:  # the server's own /zookeeper (under a chroot it is a user's node)
+                order = [p for p in order if p != "/zookeeper" and not p.startswith("/zookeeper/")]
         if not order:
             return deleted
         order.reverse()
