@@ -11,6 +11,7 @@ buffer/string = int length (-1 for null) + bytes, vector = int count + items.
 
 from __future__ import annotations
 
+import builtins
 import struct
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -114,6 +115,8 @@ def _w_string(out: bytearray, s: Optional[str]) -> None:
     if not isinstance(s, str):
         raise TypeError(f"expected str, not {type(s).__name__}")
     b = s.encode("utf-8")
+    if len(b) > _INT_MAX:
+        raise OverflowError("string longer than 2 GiB")
     out += _INT.pack(len(b))
     out += b
 
@@ -125,8 +128,12 @@ def _w_buffer(out: bytearray, b: Any) -> None:
     if not isinstance(b, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, not {type(b).__name__}")
     mv = memoryview(b)
-    if mv.ndim != 1 or mv.itemsize != 1:
+    if not mv.c_contiguous:
+        mv = memoryview(mv.tobytes())   # its bytes in C order, as the Cython twin sends them
+    elif mv.ndim != 1 or mv.itemsize != 1:
         mv = mv.cast("B")
+    if mv.nbytes > _INT_MAX:
+        raise OverflowError("buffer longer than 2 GiB")
     out += _INT.pack(mv.nbytes)
     out += mv
 
@@ -145,6 +152,9 @@ def _w_acls(out: bytearray, acls: Optional[Sequence[Any]]) -> None:
 
 
 def _w_strings(out: bytearray, items: Iterable[str]) -> None:
+    if isinstance(items, (str, bytes, bytearray)):
+        # iterating one would send its characters as separate paths
+        raise TypeError(f"expected a sequence of str, not {type(items).__name__}")
     items = list(items)
     out += _INT.pack(len(items))
     for s in items:
@@ -404,6 +414,32 @@ def encode_multi_read(xid: int, ops: Sequence[Sequence[Any]]) -> bytes:
 # =============================================================== reading
 
 
+def _byte_view(data: Any) -> memoryview:
+    """``data`` (any contiguous buffer) as a flat view of its bytes.
+
+    Non-buffers raise TypeError and non-contiguous views BufferError, as
+    ``PyObject_GetBuffer(PyBUF_SIMPLE)`` does for the Cython twin.
+    """
+    mv = memoryview(data)
+    if not mv.c_contiguous:
+        raise BufferError("memoryview: underlying buffer is not C-contiguous")
+    if mv.ndim != 1 or mv.itemsize != 1:
+        mv = mv.cast("B")
+    return mv
+
+
+def _as_bytes(data: Any) -> bytes:
+    return data if type(data) is bytes else _byte_view(data).tobytes()
+
+
+def _check_limit(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"max_buffer_size must be an int, not {type(v).__name__}")
+    if v < 16:
+        raise ValueError("max_buffer_size must be at least 16")
+    return int(v)
+
+
 class _Reader:
     """Cursor over one record's bytes; every read checks the bounds."""
 
@@ -424,13 +460,14 @@ class _Reader:
     def int(self) -> int:
         return _INT.unpack_from(self.b, self._need(4))[0]
 
-    def long(self) -> int:
+    # (builtins.int: inside this class "int" names the method above)
+    def long(self) -> builtins.int:
         return _LONG.unpack_from(self.b, self._need(8))[0]
 
     def bool(self) -> bool:
         return self.b[self._need(1)] != 0
 
-    def _len(self) -> int:
+    def _len(self) -> builtins.int:
         n = self.int()
         if n < -1:
             raise CodecError(f"negative length {n} in record")
@@ -460,7 +497,32 @@ class _Reader:
         # each item needs at least its 4-byte length: refuse counts the bytes can't hold
         if n > (self.end - self.pos) // 4:
             raise CodecError(f"vector of {n} items does not fit in {self.end - self.pos} bytes")
-        return [self.string() for _ in range(n)]  # type: ignore[misc]
+        # self.string() inlined: this loop is a big getChildren's whole cost
+        b, pos, end = self.b, self.pos, self.end
+        unpack = _INT.unpack_from
+        out: List[str] = []
+        append = out.append
+        try:
+            for _ in range(n):
+                if end - pos < 4:
+                    self.pos = pos
+                    self._need(4)
+                m = unpack(b, pos)[0]
+                pos += 4
+                if m < 0:
+                    if m != -1:
+                        raise CodecError(f"negative length {m} in record")
+                    append(None)  # type: ignore[arg-type]
+                    continue
+                if m > end - pos:
+                    self.pos = pos
+                    self._need(m)
+                append(str(b[pos:pos + m], "utf-8"))
+                pos += m
+        except UnicodeDecodeError as e:
+            raise CodecError(f"string is not UTF-8: {e}") from None
+        self.pos = pos
+        return out
 
     def stat(self) -> Stat:
         return Stat._make(_STAT.unpack_from(self.b, self._need(68)))
@@ -549,9 +611,9 @@ def _decode_body(kind: int, b: bytes, pos: int, end: int) -> Any:
     if kind == KIND_BUFFER:
         return r.buffer()
     if kind == KIND_WATCHER_EVENT:
-        t = r.int()
-        s = r.int()
-        return WatcherEvent(t, s, r.string())
+        event_type = r.int()
+        state = r.int()
+        return WatcherEvent(event_type, state, r.string())
     if kind == KIND_RAW:
         return bytes(b[pos:end])
     raise ValueError(f"unknown reply kind {kind}")
@@ -559,13 +621,13 @@ def _decode_body(kind: int, b: bytes, pos: int, end: int) -> Any:
 
 def decode_body(kind: int, body: bytes) -> Any:
     """Decode one reply body (the bytes after the 16-byte reply header) as ``kind``."""
-    b = bytes(body)
+    b = _as_bytes(body)
     return _decode_body(kind, b, 0, len(b))
 
 
 def decode_connect_response(body: bytes) -> ConnectResponse:
     """ConnectResponse body (no length prefix); readOnly may be absent (old servers)."""
-    b = bytes(body)
+    b = _as_bytes(body)
     r = _Reader(b, 0, len(b))
     pv = r.int()
     timeout = r.int()
@@ -591,18 +653,27 @@ class FrameReader:
     reply carries ``err == CODE_RESPONSE_TOO_LARGE`` and a ``ResponseTooLarge``
     body, and its bytes are skipped as they arrive. A corrupt stream raises
     ``CodecError`` whose ``replies`` holds what was decoded before it; the
-    reader is then unusable until ``reset()``.
+    reader is then unusable until ``reset()``. So is it after any other
+    exception from decoding, such as the ``ValueError`` for a body whose kind
+    is not a KIND_* (a caller bug).
     """
 
-    __slots__ = ("max_buffer_size", "_buf", "_skip", "_broken")
+    __slots__ = ("_limit", "_buf", "_skip", "_broken")
 
     def __init__(self, max_buffer_size: int = DEFAULT_MAX_BUFFER_SIZE) -> None:
-        if max_buffer_size < 16:
-            raise ValueError("max_buffer_size must be at least 16")
-        self.max_buffer_size = max_buffer_size
+        self._limit = _check_limit(max_buffer_size)
         self._buf = bytearray()
         self._skip = 0
         self._broken = False
+
+    @property
+    def max_buffer_size(self) -> int:
+        """The largest frame body (bytes after the length) this reader accepts."""
+        return self._limit
+
+    @max_buffer_size.setter
+    def max_buffer_size(self, value: int) -> None:
+        self._limit = _check_limit(value)
 
     @property
     def buffered(self) -> int:
@@ -618,6 +689,8 @@ class FrameReader:
     def _append(self, data: Any) -> None:
         if self._broken:
             raise CodecError("frame reader is broken by an earlier corrupt frame; reset() it")
+        if type(data) is not bytes:
+            data = _byte_view(data)
         if self._skip:
             n = min(self._skip, len(data))
             self._skip -= n
@@ -632,18 +705,18 @@ class FrameReader:
         if len(buf) < 4:
             return None
         n = _INT.unpack_from(buf, 0)[0]
-        if n < 0 or n > self.max_buffer_size:
-            self._broken = True
-            raise CodecError(f"bad ConnectResponse frame length {n}")
-        if len(buf) < 4 + n:
-            return None
-        body = bytes(buf[4:4 + n])
-        del buf[:4 + n]
         try:
-            return decode_connect_response(body)
-        except CodecError:
+            if n < 0 or n > self._limit:
+                raise CodecError(f"bad ConnectResponse frame length {n}")
+            if len(buf) < 4 + n:
+                return None
+            resp = decode_connect_response(bytes(buf[4:4 + n]))
+        except BaseException:
             self._broken = True
+            del buf[:]
             raise
+        del buf[:4 + n]   # what follows the ConnectResponse belongs to feed()
+        return resp
 
     def feed(self, data: Any, kinds: Dict[int, int]) -> List[Reply]:
         """Buffer ``data`` and decode every complete reply frame."""
@@ -653,11 +726,11 @@ class FrameReader:
         if size < 4:
             return []
         first = _INT.unpack_from(buf, 0)[0]
-        if 16 <= first <= self.max_buffer_size and size - 4 < first:
+        if 16 <= first <= self._limit and size - 4 < first:
             return []  # first frame still incomplete: don't copy the buffer yet
         b = bytes(buf)
         pos = 0
-        limit = self.max_buffer_size
+        limit = self._limit
         out: List[Reply] = []
         try:
             while size - pos >= 4:
@@ -693,10 +766,14 @@ class FrameReader:
                     body = _decode_body(kind, b, start, end)
                 out.append((xid, zxid, err, body))
                 pos = end
-        except CodecError as e:
+        except BaseException as e:
+            # A corrupt frame, or anything else that stops decoding half way
+            # (an unknown kind, MemoryError): the position in the stream is
+            # lost, so the reader is unusable until reset().
             self._broken = True
             del buf[:]
-            e.replies = out
+            if isinstance(e, CodecError):
+                e.replies = out
             raise
         if pos:
             del buf[:pos]

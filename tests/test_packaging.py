@@ -1,0 +1,281 @@
+"""Packaging: backend selection, the two codec backends' shared API, the typing
+files, the sdist configuration, and setup.py's fall-back to the pure codec.
+
+Light and server-free (a few seconds in all), so it runs in every suite run, on
+either backend, and in cibuildwheel against each installed wheel (there with
+``-k "not setup_py"``: the setup.py checks need the source tree and setuptools).
+The heavy path — real sdist/wheel builds, auditwheel, fresh venvs — is
+scripts/check_wheels.sh.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import inspect
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import zkfast
+from zkfast import _codec_py
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = Path(zkfast.__file__).resolve().parent
+SOURCE_TREE = (ROOT / "setup.py").is_file() and (ROOT / "src" / "zkfast" / "_codec.pyx").is_file()
+needs_source = pytest.mark.skipif(not SOURCE_TREE, reason="needs the zkfast source tree (setup.py, src/)")
+
+_SCRUB = ("ZKFAST_NO_EXTENSIONS", "ZKFAST_REQUIRE_CYTHON", "CC", "CXX", "LDSHARED", "CFLAGS", "LDFLAGS")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """This process's environment minus what steers builds or backend choice,
+    plus ``extra``; PYTHONPATH leads to the very zkfast under test."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env["PYTHONPATH"] = os.pathsep.join([str(PKG.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env.update(extra)
+    return env
+
+
+def _compiled() -> ModuleType | None:
+    try:
+        return importlib.import_module("zkfast._codec")
+    except ImportError:
+        return None
+
+
+# --------------------------------------------------------------------------- backend choice
+
+_PROBE = (
+    "import zkfast, zkfast.codec as c; "
+    "print(zkfast.codec_backend, c.backend, c.FrameReader.__module__, c.encode_get_data.__module__)"
+)
+
+
+def _probe(**env: str) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE], env=_env(**env), cwd=str(PKG.parent.parent),
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "true"])
+def test_no_extensions_env_forces_the_pure_backend(value: str) -> None:
+    backend, codec_backend, frame_mod, enc_mod = _probe(ZKFAST_NO_EXTENSIONS=value)
+    assert backend == codec_backend == "python"
+    assert frame_mod == enc_mod == "zkfast._codec_py"
+
+
+@pytest.mark.parametrize("value", [None, "", "0"])
+def test_default_backend_is_the_extension_when_it_imports(value: str | None) -> None:
+    env = {} if value is None else {"ZKFAST_NO_EXTENSIONS": value}
+    backend, codec_backend, frame_mod, _ = _probe(**env)
+    want = "cython" if _compiled() is not None else "python"
+    assert backend == codec_backend == want
+    assert frame_mod == ("zkfast._codec" if want == "cython" else "zkfast._codec_py")
+
+
+# --------------------------------------------------------------------------- one API, two backends
+
+
+def _api(mod: ModuleType) -> set[str]:
+    """The names zkfast.codec re-exports from a backend: constants, encoders,
+    decoders and the frame splitter (private ``_NAMES`` excluded)."""
+    return {
+        n for n in dir(mod)
+        if not n.startswith("_") and (n.isupper() or n.startswith(("encode_", "decode_")))
+    } | {"FrameReader"}
+
+
+def _stub_names() -> set[str]:
+    """Public names the .pyi stub declares: defs, classes, constants and explicit
+    ``import X as X`` re-exports (type aliases, which exist only for typing, excluded)."""
+    tree = ast.parse((PKG / "_codec.pyi").read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.ImportFrom):
+            names.update(a.asname for a in node.names if a.asname and a.asname == a.name)
+    return {n for n in names if not n.startswith("_")}
+
+
+def test_backends_expose_the_same_api() -> None:
+    compiled = _compiled()
+    if compiled is None:
+        pytest.skip("the compiled codec is not built in this install")
+    assert _api(compiled) == _api(_codec_py)
+    mismatched = []
+    for name in sorted(_api(_codec_py)):
+        a, b = getattr(compiled, name), getattr(_codec_py, name)
+        if inspect.isroutine(a) or inspect.isroutine(b):
+            pa, pb = list(inspect.signature(a).parameters), list(inspect.signature(b).parameters)
+            if pa != pb:
+                mismatched.append(f"{name}: cython{pa} vs python{pb}")
+        elif not inspect.isclass(a) and a != b:
+            mismatched.append(f"{name}: cython {a!r} vs python {b!r}")
+    assert not mismatched, "\n".join(mismatched)
+
+
+def test_stub_declares_exactly_the_backend_api() -> None:
+    declared = _stub_names()
+    api = _api(_codec_py)
+    assert not api - declared, f"in the backends but not in _codec.pyi: {sorted(api - declared)}"
+    for mod in filter(None, [_codec_py, _compiled()]):
+        missing = sorted(n for n in declared if not hasattr(mod, n))
+        assert not missing, f"_codec.pyi declares names {mod.__name__} lacks: {missing}"
+
+
+# --------------------------------------------------------------------------- typing files
+
+
+def test_typing_files_are_in_the_package() -> None:
+    assert (PKG / "py.typed").is_file()
+    stub = PKG / "_codec.pyi"
+    assert stub.is_file()
+    ast.parse(stub.read_text(encoding="utf-8"))
+    if ROOT not in PKG.parents:  # an installed wheel, not the source tree
+        assert not list(PKG.glob("_codec*.c")), "generated C shipped in the installed package"
+
+
+def _pyproject() -> dict:
+    try:
+        import tomllib  # type: ignore[import-not-found]
+    except ImportError:  # Python < 3.11
+        tomllib = pytest.importorskip("tomli")
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+@needs_source
+def test_package_data_and_build_requirements() -> None:
+    cfg = _pyproject()
+    assert any(r.replace(" ", "").lower().startswith("cython") for r in cfg["build-system"]["requires"])
+    setuptools_cfg = cfg["tool"]["setuptools"]
+    data = setuptools_cfg["package-data"]["zkfast"]
+    assert "py.typed" in data and "*.pyi" in data
+    assert "*.c" in setuptools_cfg["exclude-package-data"]["zkfast"]
+
+
+# --------------------------------------------------------------------------- sdist configuration
+
+
+@needs_source
+def test_sdist_ships_the_pyx_not_the_generated_c() -> None:
+    manifest = [line.split() for line in (ROOT / "MANIFEST.in").read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+    includes = {w for words in manifest if words[0] == "include" for w in words[1:]}
+    excludes = {w for words in manifest if words[0] == "exclude" for w in words[1:]}
+    assert {"src/zkfast/_codec.pyx", "src/zkfast/_codec.pxd"} <= includes
+    # setuptools adds an extension's sources by default; after cythonize that is the .c.
+    assert "src/zkfast/_codec.c" in excludes
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert "src/zkfast/_codec.c" in ignored or "*.c" in ignored
+
+
+@needs_source
+def test_generated_c_is_not_committed() -> None:
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    out = subprocess.run([git, "ls-files", "--", "src/zkfast/_codec.c", "src/zkfast/*.so"],
+                         cwd=str(ROOT), capture_output=True, text=True, timeout=30, check=False)
+    if out.returncode != 0:  # e.g. a copy of the tree owned by another user ("dubious ownership")
+        pytest.skip(f"git ls-files failed: {out.stderr.strip()}")
+    assert out.stdout.strip() == "", f"generated files are committed: {out.stdout.split()}"
+
+
+# --------------------------------------------------------------------------- setup.py fall-back
+# Each runs `setup.py build_ext` on a temp copy of setup.py and the codec sources with
+# the interpreter running the tests (no pyproject.toml, so no project metadata is
+# needed: this exercises setup.py's extension logic only). A second or so each.
+
+_SETUPTOOLS = importlib.util.find_spec("setuptools") is not None
+needs_setuptools = pytest.mark.skipif(not _SETUPTOOLS, reason="setuptools is not installed here")
+needs_false = pytest.mark.skipif(sys.platform == "win32" or not os.access("/bin/false", os.X_OK),
+                                 reason="needs a POSIX compiler driver to break (/bin/false)")
+
+
+def _setup_py(
+    tmp_path: Path, stub_cython: str | None = None, **env: str
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run ``setup.py build_ext`` on a temp copy; returns the process and the
+    extension binaries it left behind."""
+    work = tmp_path / "tree"
+    (work / "src" / "zkfast").mkdir(parents=True)
+    shutil.copy2(ROOT / "setup.py", work / "setup.py")
+    (work / "src" / "zkfast" / "__init__.py").write_text("")  # Cython finds _codec.pxd by package
+    for name in ("_codec.pyx", "_codec.pxd"):
+        if (ROOT / "src" / "zkfast" / name).exists():
+            shutil.copy2(ROOT / "src" / "zkfast" / name, work / "src" / "zkfast" / name)
+    pythonpath = []
+    if stub_cython is not None:
+        stub = tmp_path / "stub"
+        (stub / "Cython").mkdir(parents=True)
+        (stub / "Cython" / "__init__.py").write_text(stub_cython)
+        (stub / "Cython" / "Build.py").write_text(textwrap.dedent("""\
+            import os
+            def cythonize(exts, **kw):  # stands in for Cython: the compile is what fails
+                with open(os.path.join("src", "zkfast", "_codec.c"), "w") as f:
+                    f.write("int zkfast_stub;\\n")
+                for e in exts:
+                    e.sources = [os.path.join("src", "zkfast", "_codec.c")]
+                return exts
+            """))
+        pythonpath.append(str(stub))
+    full_env = {k: v for k, v in os.environ.items() if k not in _SCRUB and k != "PYTHONPATH"}
+    if pythonpath:
+        full_env["PYTHONPATH"] = os.pathsep.join(pythonpath)
+    full_env.update(env)
+    out = subprocess.run([sys.executable, "setup.py", "build_ext"], cwd=str(work), env=full_env,
+                         capture_output=True, text=True, timeout=120, check=False)
+    built = sorted(str(p.relative_to(work)) for p in work.rglob("_codec*") if p.suffix in (".so", ".pyd"))
+    return out, built
+
+
+def _have_cython() -> bool:
+    return importlib.util.find_spec("Cython") is not None
+
+
+@needs_source
+@needs_setuptools
+def test_setup_py_no_extensions_env_builds_nothing_and_says_so(tmp_path: Path) -> None:
+    out, built = _setup_py(tmp_path, ZKFAST_NO_EXTENSIONS="1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "zkfast: ZKFAST_NO_EXTENSIONS set, building the pure-Python codec only" in out.stderr
+    assert built == []
+
+
+@needs_source
+@needs_setuptools
+@needs_false
+def test_setup_py_broken_compiler_falls_back_with_a_clear_message(tmp_path: Path) -> None:
+    # The real Cython when this interpreter has it (cythonize runs, then gcc's
+    # stand-in fails); else a stand-in for Cython, so the test never needs it.
+    stub = None if _have_cython() else ""
+    out, built = _setup_py(tmp_path, stub_cython=stub, CC="/bin/false", CXX="/bin/false", LDSHARED="/bin/false")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "/bin/false" in out.stdout + out.stderr, "the broken compiler was never run"
+    assert "*** zkfast: could not compile the Cython codec" in out.stderr
+    assert "*** Installing the pure-Python codec instead" in out.stderr
+    assert built == []
+
+
+@needs_source
+@needs_setuptools
+def test_setup_py_without_cython_builds_pure_and_says_so(tmp_path: Path) -> None:
+    out, built = _setup_py(tmp_path, stub_cython="raise ImportError('no Cython here (test stand-in)')\n")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "zkfast: Cython not available, building the pure-Python codec only" in out.stderr
+    assert built == []
