@@ -912,6 +912,11 @@ def test_corrupt_server_stream(clients: Callable[..., Client]) -> None:
             assert isinstance(ei.value, allowed), (mode, ei.value)
             for i, f in enumerate(futs):
                 exc = f.exception(10)
+                if exc is None and i == 2 and mode.startswith("ok_"):
+                    # exists(): when its real answer (NoNode) came before the
+                    # corruption, that answer is None, not an exception
+                    assert f.result() is None
+                    continue
                 assert isinstance(exc, allowed), (mode, i, exc, exc or f.result())
             if mode == "ok_then_unknown_xid":
                 assert isinstance(futs[0].exception(), NoNodeError)
