@@ -1,0 +1,116 @@
+"""Smoke run of benchmarks/compare.py so the peer comparison cannot rot.
+
+It runs the whole comparison in --quick mode with even smaller sizes against a real
+ZooKeeper and checks the *shape* of the output: every client and every workload is
+present, measured cells are positive numbers, cells that cannot exist say why. Timings
+are never asserted: these machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+REPO = Path(__file__).resolve().parent.parent
+COMPARE = REPO / "benchmarks" / "compare.py"
+
+# Workloads every client must measure (no n/a allowed) when its library is present.
+CORE = ["get_sync", "get_pipelined", "create_pipelined", "set_pipelined", "delete_pipelined",
+        "get_children", "scan_children", "get_900k", "pymem_children"]
+# ru_maxrss only grows past the process's earlier peak: with a small child list the
+# growth can be 0 pages, so this one is only required to be >= 0.
+NON_NEGATIVE = ["rss_children"]
+
+
+def _load_compare():
+    spec = importlib.util.spec_from_file_location("zkfast_bench_compare", COMPARE)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _cython_built() -> bool:
+    env = {k: v for k, v in os.environ.items() if k != "ZKFAST_NO_EXTENSIONS"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", "import zkfast; print(zkfast.codec_backend)"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    return out.stdout.strip() == "cython"
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def test_compare_quick_produces_table_and_json(tmp_path: Path) -> None:
+    compare = _load_compare()
+    out_json = tmp_path / "bench.json"
+    out_txt = tmp_path / "bench.txt"
+    cmd = [sys.executable, str(COMPARE), "--quick", "--json", str(out_json), "--text", str(out_txt),
+           "--set", "sync_n=50", "--set", "pipeline_n=500", "--set", "write_n=300",
+           "--set", "children=500", "--set", "scan_window=100", "--set", "big_calls=2",
+           "--set", "mixed_ops=20", "--set", "warmup=50"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=str(REPO))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+    # The table: a header naming every client, a row per workload, the ratio block.
+    table = proc.stdout
+    assert out_txt.read_text() == table
+    lines = table.splitlines()
+    header = next(line for line in lines if line.startswith("workload") and "unit" in line)
+    for client in compare.CLIENTS:
+        assert client in header.split(), header
+    for w in compare.WORKLOAD_NAMES:
+        assert any(line.split()[:1] == [w] for line in lines), f"no table row for {w}"
+    assert "ratios" in table and "sync-cy/kazoo" in table
+    assert "BEST" in table  # the statistic is stated
+    assert "ERROR" not in table, table
+
+    # The JSON: machine info, every client x workload cell, positive numbers.
+    report = json.loads(out_json.read_text())
+    m = report["machine"]
+    for key in ("nproc", "python", "date", "zkfast_backend_default", "git_commit"):
+        assert key in m, key
+    assert report["statistic"] in ("best", "median")
+    assert set(report["clients"]) == set(compare.CLIENTS)
+    assert set(report["table"]) == set(compare.WORKLOAD_NAMES)
+
+    cython = _cython_built()
+    missing = {c: f"{c} not installed" for c in ("kazoo", "aiozk") if not _installed(c)}
+
+    for w in compare.WORKLOAD_NAMES:
+        cells = report["table"][w]
+        assert set(cells) == set(compare.CLIENTS), (w, sorted(cells))
+        for c, cell in cells.items():
+            assert "error" not in cell, (w, c, cell)
+            na = cell.get("na", "")
+            if c in missing:
+                assert "not installed" in na, (w, c, cell)
+                continue
+            if (w, c) in compare.NOT_APPLICABLE:
+                assert na, (w, c, cell)  # says why
+                continue
+            if c.endswith("-cy") and not cython:
+                assert "backend" in na, (w, c, cell)
+                continue
+            if w == "treecache_load" and c.startswith("zk-") and na:
+                # zkfast's TreeCache may not exist yet; then the cell must say so.
+                assert "TreeCache" in na, cell
+                continue
+            assert "best" in cell and "median" in cell and cell["samples"], (w, c, cell)
+            if w in NON_NEGATIVE:
+                assert cell["best"] >= 0 and all(v >= 0 for v in cell["samples"]), (w, c, cell)
+            else:
+                assert cell["best"] > 0 and all(v > 0 for v in cell["samples"]), (w, c, cell)
+        # A ratio row for every workload (a value is None where one side is n/a).
+        assert set(report["ratios"][w]) == {r[0] for r in compare.RATIOS}
+
+    # Cells that must always be measured, whatever is installed.
+    for w in CORE:
+        for c in ("zk-sync-py", "zk-aio-py", "raw"):
+            assert report["table"][w][c].get("best", 0) > 0, (w, c)
