@@ -21,5 +21,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo ">> installing zkfast (editable, compiling the Cython codec) and test dependencies"
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,bench]"
 .venv/bin/python -c 'import zkfast; print(">> zkfast", zkfast.__version__, "codec backend:", zkfast.codec_backend)'

@@ -154,8 +154,7 @@ cdef enum:
 cdef enum:
     REPLY_HEADER = 16       # xid int, zxid long, err int
     STAT_SIZE = 68          # 4 longs, 3 ints, long, 2 ints, long
-    # Above this the reader frees its buffer once it is empty again, so one
-    # large reply doesn't pin a megabyte for the life of the connection.
+    # Above this reset() and errors free the buffer (a new connection starts small).
     KEEP_CAPACITY = 65536
 
 # The reader's buffer is never needed past the largest frame length jute can
@@ -1389,8 +1388,9 @@ cdef class FrameReader:
             if isinstance(e, CodecError):
                 (<object>e).replies = out
             raise
-        if self._len == 0:
-            self._release_memory()
+        # The buffer keeps its capacity (bounded by one frame of max_buffer_size)
+        # between frames: freeing it after each large reply made the next one
+        # map and fault in fresh pages, which cost more than decoding it.
         return out
 
     cdef Py_ssize_t _decode_frames(self, const unsigned char* b, Py_ssize_t size,
