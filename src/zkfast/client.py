@@ -62,7 +62,7 @@ class Future:
 
     __slots__ = ("_req", "_client")
 
-    def __init__(self, req: PendingRequest, client: "Client") -> None:
+    def __init__(self, req: PendingRequest, client: Client) -> None:
         self._req = req
         self._client = client
 
@@ -72,7 +72,10 @@ class Future:
     def result(self, timeout: Optional[float] = None) -> Any:
         req = self._req
         if not req.done_flag:
-            self._client._lead(req, None if timeout is None else _monotonic() + timeout)
+            client = self._client
+            if client._outbuf:
+                client._flush_out()
+            client._lead(req, None if timeout is None else _monotonic() + timeout)
             lock = req.waiter
             if not lock.acquire(True, -1 if timeout is None else timeout):
                 raise WaitTimeoutError(f"no reply within {timeout}s", path=req.path)
@@ -92,14 +95,14 @@ class Future:
             return e
         return None
 
-    def add_done_callback(self, fn: Callable[["Future"], Any]) -> None:
+    def add_done_callback(self, fn: Callable[[Future], Any]) -> None:
         req = self._req
         with _callback_lock:
             if not req.done_flag:
                 if req.callbacks is None:
                     req.callbacks = []
                 req.callbacks.append(fn)
-                fn = None  # type: ignore[assignment]
+                fn = None  # type: ignore[assignment]  # None: "queued, don't run it now" (below)
         if fn is not None:
             self._client._dispatch(fn, self)
         elif req.done_flag:
@@ -187,13 +190,15 @@ class Client(ClientAPI):
         self._rbuf = bytearray(_RECV_SIZE)     # the token holder's receive buffer
         self._rview = memoryview(self._rbuf)
         self._epoll: Optional[Tuple[Any, socket.socket]] = None
+        self._outbuf: List[bytes] = []  # frames held back while others are in flight
+        self._outbytes = 0
         self._last_recv = 0.0
         self._state_cond = threading.Condition(threading.Lock())
         self._sock: Optional[socket.socket] = None
         self._queue: Deque[Tuple[PendingRequest, float]] = deque()
         self._listeners: List[Callable[[State], Any]] = []
         self._event_callback = event_callback
-        self._dispatch_q: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
+        self._dispatch_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._io_thread: Optional[threading.Thread] = None
         self._dispatch_thread: Optional[threading.Thread] = None
         self._closing = False
@@ -249,7 +254,7 @@ class Client(ClientAPI):
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self, timeout: float = 15.0) -> "Client":
+    def start(self, timeout: float = 15.0) -> Client:
         """Connect; returns once connected. On timeout the client is closed and
         :class:`WaitTimeoutError` raised."""
         if self._closed:
@@ -327,7 +332,7 @@ class Client(ClientAPI):
         if dt is not None and dt is not threading.current_thread():
             dt.join(timeout + 5)
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         if self._io_thread is None:
             self.start()
         return self
@@ -345,9 +350,9 @@ class Client(ClientAPI):
         lock = _allocate_lock()
         lock.acquire()
         req.waiter = lock
-        self._send(req)
-        if not req.done_flag:
-            self._lead(req)
+        # Take the read token (and mute the I/O thread) before sending, so the
+        # reply doesn't wake the I/O thread first; send; read the reply here.
+        self._lead(req, None, self._send)
         lock.acquire()
         if req.exception_value is not None:
             raise req.exception_value
@@ -357,8 +362,25 @@ class Client(ClientAPI):
         lock = _allocate_lock()
         lock.acquire()
         req.waiter = lock
-        self._send(req)
+        self._send(req, False)
         return Future(req, self)
+
+    def _flush_out(self) -> None:
+        """Send the frames that were held back while other requests were in flight."""
+        with self._send_lock:
+            out = self._outbuf
+            sock = self._sock
+            if not out or sock is None:
+                return
+            data = b"".join(out)
+            out.clear()
+            self._outbytes = 0
+            try:
+                sock.sendall(data)
+            except OSError as e:
+                self.log.debug("send failed: %s", e)
+                _shutdown(sock)
+            self._last_send = _monotonic()
 
     def _submit_many(self, reqs: Sequence[PendingRequest]) -> List[Future]:
         """Send several requests with one send-lock hold and one ``sendall``."""
@@ -389,7 +411,11 @@ class Client(ClientAPI):
                     self._complete(req, None, e)
                 except (TypeError, OverflowError, ValueError) as e:
                     self._complete(req, None, InvalidArgumentError(str(e), path=req.path))
-            if sock is not None and frames:
+            if sock is not None and (frames or self._outbuf):
+                if self._outbuf:
+                    frames[:0] = self._outbuf
+                    self._outbuf.clear()
+                    self._outbytes = 0
                 try:
                     sock.sendall(b"".join(frames))
                 except OSError as e:
@@ -398,7 +424,14 @@ class Client(ClientAPI):
                 self._last_send = _monotonic()
         return [Future(req, self) for req in reqs]
 
-    def _send(self, req: PendingRequest) -> None:
+    def _send(self, req: PendingRequest, flush: bool = True) -> None:
+        """Frame ``req`` and send it (or queue it while disconnected).
+
+        With ``flush`` False and other requests already in flight, the frame is
+        held back: the next reply read (see ``_read_some``), a waiting
+        ``Future.result()`` or 64 KiB of held frames sends them all in one
+        ``sendall``; one syscall per request would cap pipelined throughput.
+        """
         with self._send_lock:
             sock = self._sock
             if sock is None or not self._engine.connected:
@@ -416,6 +449,19 @@ class Client(ClientAPI):
                 if isinstance(e, ZooKeeperError):
                     raise
                 raise InvalidArgumentError(str(e), path=req.path) from e
+            out = self._outbuf
+            if not flush and len(self._engine.pending) > 1:
+                out.append(frame)
+                self._outbytes += len(frame)
+                if self._outbytes < _COALESCE_BYTES:
+                    return
+                flush = True
+            if out:
+                if frame is not out[-1]:
+                    out.append(frame)
+                frame = b"".join(out)
+                out.clear()
+                self._outbytes = 0
             try:
                 sock.sendall(frame)
             except OSError as e:
@@ -733,7 +779,7 @@ class Client(ClientAPI):
             ep.register(sock.fileno(), _READ_EVENTS)
             self._epoll = (ep, sock)
 
-            def poll(ms: int) -> Any:
+            def poll(ms: int, /) -> Any:  # positional-only, as select.poll().poll
                 return ep.poll(ms / 1000.0)
         else:
             poller = select.poll()
@@ -763,7 +809,7 @@ class Client(ClientAPI):
                     raise ConnectionLossError(
                         f"leaving the read-only server for read-write {found[0]}:{found[1]}")
             wait = max(0.001, min(until_ping, read_timeout - idle_recv))
-            if not (tls and sock.pending()):  # type: ignore[attr-defined]
+            if not (tls and sock.pending()):  # type: ignore[attr-defined]  # tls: it is an SSLSocket
                 if not poll(int(wait * 1000) + 1):
                     continue
             if not token.acquire(True, wait):
@@ -772,7 +818,7 @@ class Client(ClientAPI):
                 if self._sock is not sock:
                     break
                 # the caller that held the token may have read it all
-                if (tls and sock.pending()) or poll(0):  # type: ignore[attr-defined]
+                if (tls and sock.pending()) or poll(0):  # type: ignore[attr-defined]  # as above
                     if not self._read_some(sock):
                         raise ConnectionLossError("server closed the connection")
             finally:
@@ -797,9 +843,9 @@ class Client(ClientAPI):
         answer = b""
         try:
             if self._connect_factory is not None:
-                sock = self._connect_factory(addr, timeout)  # type: ignore[arg-type]
+                sock = self._connect_factory(addr, timeout)
             else:
-                sock = socket.create_connection(addr, timeout=timeout)  # type: ignore[arg-type]
+                sock = socket.create_connection(addr, timeout=timeout)
             socks.append(sock)
             sock.settimeout(timeout)
             if self.ssl_context is not None:
@@ -819,7 +865,7 @@ class Client(ClientAPI):
                 _close(s)
         if answer[:2] == b"rw":
             self.log.info("read-write server found at %s:%d", addr[0], addr[1])
-            return addr  # type: ignore[return-value]
+            return addr
         return None
 
     def _close_epoll(self) -> None:
@@ -854,9 +900,12 @@ class Client(ClientAPI):
             complete(req, result, exc)
         if engine.events:
             self._flush_events()
+        if self._outbuf:
+            self._flush_out()
         return True
 
-    def _lead(self, req: PendingRequest, deadline: Optional[float] = None) -> None:
+    def _lead(self, req: PendingRequest, deadline: Optional[float] = None,
+              send: Optional[Callable[[PendingRequest], None]] = None) -> None:
         """Read replies on the calling thread until ``req`` is done (leader/follower).
 
         Saves the hand-off from the I/O thread (two thread wake-ups a call). Only
@@ -865,18 +914,26 @@ class Client(ClientAPI):
         """
         token = self._read_token
         if not token.acquire(False):
+            if send is not None:
+                send(req)
             return
         try:
             sock = self._sock
             if sock is None or isinstance(sock, _ssl.SSLSocket):
-                return  # TLS: keep one reader (SSL objects dislike thread hopping mid-record)
+                # TLS: keep one reader (SSL objects dislike thread hopping mid-record)
+                if send is not None:
+                    send(req)
+                return
             pair = self._epoll
             muted = pair is not None and pair[1] is sock and _set_events(pair[0], sock, 0)
             try:
-                self._lead_loop(req, sock, deadline)
+                if send is not None:
+                    send(req)
+                if not req.done_flag and self._sock is sock:
+                    self._lead_loop(req, sock, deadline)
             finally:
                 if muted:
-                    _set_events(pair[0], sock, _READ_EVENTS)  # type: ignore[index]
+                    _set_events(pair[0], sock, _READ_EVENTS)  # type: ignore[index]  # muted: pair is set
         finally:
             token.release()
 
@@ -901,6 +958,8 @@ class Client(ClientAPI):
         self._close_epoll()
         with self._read_token, self._send_lock:
             self._sock = None
+            self._outbuf.clear()  # their requests fail below; never resend on a new connection
+            self._outbytes = 0
             lost = self._engine.connection_lost()
         _close(sock)
         closing = self._closing or self._session_closing
@@ -961,6 +1020,7 @@ class Client(ClientAPI):
         return str(st.version)
 
 
+_COALESCE_BYTES = 64 * 1024  # held-back frames are sent at the latest at this size
 _HAVE_EPOLL = hasattr(select, "epoll")
 _RW_PROBE_INTERVAL = 2.0  # seconds between isro probes while connected read-only
 _READ_EVENTS = (select.EPOLLIN | select.EPOLLPRI) if _HAVE_EPOLL else 0
