@@ -7,7 +7,7 @@ import threading
 import time
 
 import zkfast
-from zkfast import AsyncClient, Client, EventType
+from zkfast import AsyncClient, Client
 from zkfast.testing import ZooKeeperServer
 
 

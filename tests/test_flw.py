@@ -489,7 +489,8 @@ def test_helpers_with_no_servers() -> None:
 
 
 def test_ruok_wrong_answer_is_false() -> None:
-    with fake_server(lambda conn, word: conn.sendall(b"ruok is not executed because it is not in the whitelist.")) as s1:
+    refusal = b"ruok is not executed because it is not in the whitelist."
+    with fake_server(lambda conn, word: conn.sendall(refusal)) as s1:
         with fake_server(lambda conn, word: conn.sendall(b"nope")) as s2:
             assert flw.ruok([s1, s2]) == {s1: False, s2: False}
 
@@ -616,7 +617,8 @@ def test_real_cons_lists_our_session(zk_server: Any) -> None:
         assert me.received is not None and me.received >= 2  # connect + ping
         assert me.sent is not None and me.sent >= 2
         assert me.established is not None
-        assert before - timedelta(seconds=5) <= me.established <= datetime.now(timezone.utc) + timedelta(seconds=5)
+        assert (before - timedelta(seconds=5) <= me.established
+                <= datetime.now(timezone.utc) + timedelta(seconds=5))
         assert me.last_zxid is not None and me.last_response is not None
         assert me.avg_latency is not None and me.error is None
         # The cons query's own connection is listed too, without a session.

@@ -264,7 +264,8 @@ def test_setup_py_broken_compiler_falls_back_with_a_clear_message(tmp_path: Path
     # The real Cython when this interpreter has it (cythonize runs, then gcc's
     # stand-in fails); else a stand-in for Cython, so the test never needs it.
     stub = None if _have_cython() else ""
-    out, built = _setup_py(tmp_path, stub_cython=stub, CC="/bin/false", CXX="/bin/false", LDSHARED="/bin/false")
+    out, built = _setup_py(tmp_path, stub_cython=stub,
+                           CC="/bin/false", CXX="/bin/false", LDSHARED="/bin/false")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "/bin/false" in out.stdout + out.stderr, "the broken compiler was never run"
     assert "*** zkfast: could not compile the Cython codec" in out.stderr

@@ -103,7 +103,8 @@ def _recv_all(sock: socket.socket, timeout: float = 5.0) -> bytes:
 
 def test_find_classpath_has_server_jars() -> None:
     names = [Path(p).name for p in find_classpath().split(os.pathsep)]
-    for jar in ("zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar", "netty-handler.jar", "netty-codec.jar"):
+    for jar in ("zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar", "netty-handler.jar",
+                "netty-codec.jar"):
         assert jar in names
     assert any(n.startswith("slf4j-simple") for n in names)
 
@@ -217,7 +218,8 @@ def test_sasl_server_accepts_digest_md5(zk_sasl_server: ZooKeeperServer) -> None
     def login(password: str) -> int:
         raw = _raw(zk_sasl_server)
         try:
-            sasl = SASLClient("zk-sasl-md5", "zookeeper", mechanism="DIGEST-MD5", username="bob", password=password)
+            sasl = SASLClient("zk-sasl-md5", "zookeeper", mechanism="DIGEST-MD5", username="bob",
+                              password=password)
             token = b""  # DIGEST-MD5 starts with an empty token; the server sends the challenge
             while True:
                 err, body = raw.request(102, _string(token))
@@ -289,7 +291,8 @@ def test_generate_tls_files_handshake(tmp_path: Path, backend: str, monkeypatch:
     t = threading.Thread(target=serve)
     t.start()
     try:
-        with cli_ctx.wrap_socket(socket.create_connection(lst.getsockname(), 5), server_hostname="127.0.0.1") as c:
+        with cli_ctx.wrap_socket(socket.create_connection(lst.getsockname(), 5),
+                                 server_hostname="127.0.0.1") as c:
             c.sendall(b"ping")
             assert c.recv(10) == b"ping"
     finally:
@@ -358,7 +361,8 @@ def test_ensemble_elects_and_survives_member_loss(zk_ensemble: Ensemble, zk_chro
     victims = ens.kill_majority()
     assert len(victims) == 2
     (left,) = [i for i in range(3) if i not in victims]
-    assert "not currently serving" in _wait_for(lambda: ens.servers[left].four_letter("srvr"), "not currently")
+    assert "not currently serving" in _wait_for(lambda: ens.servers[left].four_letter("srvr"),
+                                                "not currently")
     ens.ensure_running()  # what the plugin does before the next test
     assert sorted(str(s.mode()) for s in ens.servers) == ["follower", "follower", "leader"]
 
@@ -551,7 +555,8 @@ def test_proxy_zookeeper_frames_and_four_letter_words(zk_server: ZooKeeperServer
     assert zk_proxy.frames_to_client == 2  # ConnectResponse + reply
 
 
-def test_proxy_drop_reply_after_server_applied(zk_server: ZooKeeperServer, zk_proxy: TcpProxy, zk_chroot: str) -> None:
+def test_proxy_drop_reply_after_server_applied(zk_server: ZooKeeperServer, zk_proxy: TcpProxy,
+                                               zk_chroot: str) -> None:
     raw = _Raw(zk_proxy.host, zk_proxy.port)  # the ConnectResponse is never offered to the hook
     fired = zk_proxy.drop_reply(xid=2)
     try:

@@ -41,7 +41,7 @@ codec_backend: str = _codec_module.backend
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "AsyncClient", "Future", "codec_backend", "Stat", "ClientInfo",
+    "Client", "AsyncClient", "Future", "codec_backend", "Stat", "ClientInfo",  # noqa: F405 - lazy, below
     "ACL", "Id", "Perm", "OPEN_ACL_UNSAFE", "CREATOR_ALL_ACL", "READ_ACL_UNSAFE",
     "ANYONE_ID_UNSAFE", "AUTH_IDS", "world_acl", "auth_acl", "digest_acl", "ip_acl",
     "make_acl", "make_digest_id", "State", "EventType", "WatcherType", "AddWatchMode",

@@ -11,18 +11,15 @@ logic here is a fix for both clients.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable, Generator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Generator, Optional, Sequence, Tuple, Union
 
-from . import codec
 from .errors import (
     ConnectionLossError,
-    InvalidArgumentError,
-    NodeExistsError,
     NoAuthError,
+    NodeExistsError,
     NoNodeError,
     NotEmptyError,
     TransactionFailedError,
-    ZooKeeperError,
 )
 from .events import WatcherType
 from .paths import basename, parent, validate_path
@@ -38,7 +35,7 @@ PROTECTED_PREFIX = "_c_"
 Step = Union[PendingRequest, "Batch"]
 
 
-class Batch(list):  # type: ignore[type-arg]
+class Batch(list):  # type: ignore[type-arg]  # a plain list at run time (a List[...] base adds Generic)
     """Requests a composite call pipelines; the driver sends back a list of
     results, each an exception instance where that request failed."""
 

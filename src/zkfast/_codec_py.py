@@ -458,11 +458,13 @@ class _Reader:
         return p
 
     def int(self) -> int:
-        return _INT.unpack_from(self.b, self._need(4))[0]
+        v: builtins.int = _INT.unpack_from(self.b, self._need(4))[0]  # (unpack's items are Any)
+        return v
 
     # (builtins.int: inside this class "int" names the method above)
     def long(self) -> builtins.int:
-        return _LONG.unpack_from(self.b, self._need(8))[0]
+        v: builtins.int = _LONG.unpack_from(self.b, self._need(8))[0]
+        return v
 
     def bool(self) -> bool:
         return self.b[self._need(1)] != 0
@@ -512,7 +514,7 @@ class _Reader:
                 if m < 0:
                     if m != -1:
                         raise CodecError(f"negative length {m} in record")
-                    append(None)  # type: ignore[arg-type]
+                    append(None)  # type: ignore[arg-type]  # null (-1) entry: None, as the Cython twin
                     continue
                 if m > end - pos:
                     self.pos = pos
@@ -538,6 +540,7 @@ class _Reader:
             perms = self.int()
             scheme = self.string()
             id_ = self.string()
+            # a null (-1) scheme or id decodes to None, as in the Cython twin
             out.append(ACL(perms, Id(scheme, id_)))  # type: ignore[arg-type]
         return out
 
@@ -606,7 +609,7 @@ def _decode_body(kind: int, b: bytes, pos: int, end: int) -> Any:
         for _ in range(n):
             scheme = r.string()
             user = r.string()
-            out.append(ClientInfo(scheme, user))  # type: ignore[arg-type]
+            out.append(ClientInfo(scheme, user))  # type: ignore[arg-type]  # None for a null (-1) string
         return out
     if kind == KIND_BUFFER:
         return r.buffer()

@@ -51,7 +51,7 @@ def auth_acl(perms: int = Perm.ALL) -> List[ACL]:
 
 def make_digest_id(user: str, password: str) -> str:
     """``user:base64(sha1(user:password))``, exactly as DigestAuthenticationProvider computes it."""
-    digest = hashlib.sha1(f"{user}:{password}".encode("utf-8")).digest()
+    digest = hashlib.sha1(f"{user}:{password}".encode()).digest()
     return f"{user}:{base64.b64encode(digest).decode('ascii')}"
 
 

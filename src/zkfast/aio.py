@@ -22,7 +22,7 @@ import logging
 import ssl as _ssl
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Sequence, Tuple, cast
 
 from . import codec
 from ._api import Batch, ClientAPI, Step
@@ -52,18 +52,18 @@ class _Connection(asyncio.BufferedProtocol):
     A BufferedProtocol, so the transport reads into one reused buffer instead
     of allocating 256 KiB of fresh bytes for every recv."""
 
-    def __init__(self, client: "AsyncClient") -> None:
+    def __init__(self, client: AsyncClient) -> None:
         self.client = client
         self._rbuf = bytearray(256 * 1024)
         self._rview = memoryview(self._rbuf)
         self.transport: Optional[asyncio.Transport] = None
-        self.handshake: "asyncio.Future[Any]" = client._loop.create_future()
-        self.closed: "asyncio.Future[Optional[BaseException]]" = client._loop.create_future()
+        self.handshake: asyncio.Future[Any] = client._loop.create_future()
+        self.closed: asyncio.Future[Optional[BaseException]] = client._loop.create_future()
         self.handshaking = True
         self.last_recv = _monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # a stream connection's transport
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._rview
@@ -171,10 +171,11 @@ class AsyncClient(ClientAPI):
         self._out: List[bytes] = []
         self._flush_scheduled = False
         self._conn: Optional[_Connection] = None
+        # _loop and _dispatch_q are set by start(), before anything uses them
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
-        self._main_task: Optional["asyncio.Task[None]"] = None
-        self._dispatch_task: Optional["asyncio.Task[None]"] = None
-        self._dispatch_q: "asyncio.Queue[Any]" = None  # type: ignore[assignment]
+        self._main_task: Optional[asyncio.Task[None]] = None
+        self._dispatch_task: Optional[asyncio.Task[None]] = None
+        self._dispatch_q: asyncio.Queue[Any] = None  # type: ignore[assignment]  # (see _loop)
         self._state_changed: Optional[asyncio.Event] = None
         self._closing = False
         self._closed = False
@@ -221,7 +222,7 @@ class AsyncClient(ClientAPI):
 
     # ------------------------------------------------------------ lifecycle
 
-    async def start(self, timeout: float = 15.0) -> "AsyncClient":
+    async def start(self, timeout: float = 15.0) -> AsyncClient:
         if self._closed:
             raise ClosedError()
         if self._main_task is None:
@@ -293,7 +294,7 @@ class AsyncClient(ClientAPI):
 
     stop = close
 
-    async def __aenter__(self) -> "AsyncClient":
+    async def __aenter__(self) -> AsyncClient:
         if self._main_task is None:
             await self.start()
         return self
@@ -307,7 +308,7 @@ class AsyncClient(ClientAPI):
 
     # ------------------------------------------------------------ sending
 
-    def _call(self, req: PendingRequest) -> "asyncio.Future[Any]":
+    def _call(self, req: PendingRequest) -> asyncio.Future[Any]:
         loop = self._loop
         if loop is None:
             raise ClosedError("AsyncClient is not started")
@@ -349,7 +350,7 @@ class AsyncClient(ClientAPI):
         self._last_send = _monotonic()
 
     def _watch_future(self) -> Tuple[Callable[[Any], Any], Any]:
-        fut: "asyncio.Future[WatchedEvent]" = self._loop.create_future()
+        fut: asyncio.Future[WatchedEvent] = self._loop.create_future()
 
         def fire(event: WatchedEvent) -> None:
             if not fut.done():
@@ -474,7 +475,7 @@ class AsyncClient(ClientAPI):
     async def _open(self, addr: Address) -> Optional[_Connection]:
         engine = self._engine
         loop = self._loop
-        kw: dict = {}
+        kw: Dict[str, Any] = {}
         if self.ssl_context is not None:
             kw = {"ssl": self.ssl_context, "server_hostname": addr[0]}
         _, conn = await asyncio.wait_for(

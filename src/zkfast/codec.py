@@ -16,10 +16,11 @@ if _force_pure:
     backend = "python"
 else:
     try:
+        # the backend is picked at import time: _impl is one module or the other
         from . import _codec as _impl  # type: ignore[no-redef]
         backend = "cython"
     except ImportError:  # no compiler at install time: the pure twin serves
-        from . import _codec_py as _impl  # type: ignore[no-redef]
+        from . import _codec_py as _impl
         backend = "python"
 
 if TYPE_CHECKING:  # both backends have the same names; type-check against the twin

@@ -131,7 +131,7 @@ class Mode(enum.Enum):
     READ_ONLY = "read-only"
 
     @classmethod
-    def from_text(cls, text: str) -> "Mode":
+    def from_text(cls, text: str) -> Mode:
         """``"leader"`` -> ``Mode.LEADER``; anything unrecognised -> ``UNKNOWN``."""
         t = text.strip().lower().replace("_", "-")
         if t == "readonly":

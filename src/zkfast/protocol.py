@@ -31,7 +31,6 @@ from .errors import (
     CODE_RESPONSE_TOO_LARGE,
     AuthFailedError,
     CodecError,
-    ConnectionLossError,
     InvalidArgumentError,
     NoNodeError,
     ProtocolError,
@@ -90,7 +89,7 @@ class PendingRequest:
                  "exception_value", "done_flag", "cookie")
 
     def __init__(self, op: int, kind: int, path: Optional[str], encode: Callable[..., bytes],
-                 args: tuple, finish: Optional[Callable[[Any], Any]] = None,
+                 args: Tuple[Any, ...], finish: Optional[Callable[[Any], Any]] = None,
                  watch_kind: int = 0, watcher: Optional[Watcher] = None) -> None:
         self.op = op
         self.kind = kind
@@ -102,7 +101,7 @@ class PendingRequest:
         self.watch_kind = watch_kind
         self.watcher = watcher
         self.waiter: Any = None
-        self.callbacks: Optional[list] = None
+        self.callbacks: Optional[List[Callable[..., Any]]] = None
         self.result_value: Any = None
         self.exception_value: Optional[BaseException] = None
         self.done_flag = False
@@ -147,14 +146,14 @@ class WatchRegistry:
         out: Dict[Watcher, None] = {}
         with self.lock:
             if etype == EventType.NODE_CREATED or etype == EventType.NODE_DATA_CHANGED:
-                out.update(self.data.pop(path, ()) or {})
-                out.update(self.exist.pop(path, ()) or {})
+                out.update(self.data.pop(path, {}))
+                out.update(self.exist.pop(path, {}))
             elif etype == EventType.NODE_CHILDREN_CHANGED:
-                out.update(self.child.pop(path, ()) or {})
+                out.update(self.child.pop(path, {}))
             elif etype == EventType.NODE_DELETED:
-                out.update(self.data.pop(path, ()) or {})
-                out.update(self.exist.pop(path, ()) or {})
-                out.update(self.child.pop(path, ()) or {})
+                out.update(self.data.pop(path, {}))
+                out.update(self.exist.pop(path, {}))
+                out.update(self.child.pop(path, {}))
             p = self.persistent.get(path)
             if p:
                 out.update(p)
@@ -267,7 +266,7 @@ def _check_acl(acl: Any) -> Sequence[Any]:
     return items
 
 
-def _check_watcher(watch: Any) -> Optional[Watcher]:
+def _check_watcher(watch: object) -> Optional[Watcher]:
     if watch is None or callable(watch):
         return watch
     raise InvalidArgumentError(f"watch must be a callable taking a WatchedEvent, not {type(watch).__name__}")
@@ -548,6 +547,7 @@ class SessionEngine:
         kind = req.watch_kind
         if req.op == codec.OP_EXISTS:
             kind = WATCH_DATA  # the node exists: it is a data watch now
+        # only called for a request that carries a watcher
         self.watches.add(kind, self._server_path(req), req.watcher)  # type: ignore[arg-type]
 
     def _notification(self, ev: Any) -> None:

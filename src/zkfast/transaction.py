@@ -31,7 +31,7 @@ class Create:
     ttl: Optional[float] = None
     include_data: bool = False
 
-    def to_wire(self, engine: "SessionEngine") -> Tuple[Any, ...]:
+    def to_wire(self, engine: SessionEngine) -> Tuple[Any, ...]:
         from .protocol import _check_acl, _check_bytes
         spath = engine._path(self.path, self.sequence)
         _check_bytes(self.value)
@@ -51,7 +51,7 @@ class Delete:
     path: str
     version: int = -1
 
-    def to_wire(self, engine: "SessionEngine") -> Tuple[Any, ...]:
+    def to_wire(self, engine: SessionEngine) -> Tuple[Any, ...]:
         from .protocol import _check_version
         return (codec.OP_DELETE, engine._path(self.path), _check_version(self.version))
 
@@ -62,7 +62,7 @@ class SetData:
     value: bytes
     version: int = -1
 
-    def to_wire(self, engine: "SessionEngine") -> Tuple[Any, ...]:
+    def to_wire(self, engine: SessionEngine) -> Tuple[Any, ...]:
         from .protocol import _check_bytes, _check_version
         _check_bytes(self.value)
         return (codec.OP_SET_DATA, engine._path(self.path), self.value, _check_version(self.version))
@@ -73,7 +73,7 @@ class Check:
     path: str
     version: int
 
-    def to_wire(self, engine: "SessionEngine") -> Tuple[Any, ...]:
+    def to_wire(self, engine: SessionEngine) -> Tuple[Any, ...]:
         from .protocol import _check_version
         return (codec.OP_CHECK, engine._path(self.path), _check_version(self.version))
 
@@ -84,7 +84,7 @@ class GetData:
 
     path: str
 
-    def to_wire(self, engine: "SessionEngine") -> Tuple[Any, ...]:
+    def to_wire(self, engine: SessionEngine) -> Tuple[Any, ...]:
         return (codec.OP_GET_DATA, engine._path(self.path))
 
 
@@ -94,7 +94,7 @@ class GetChildren:
 
     path: str
 
-    def to_wire(self, engine: "SessionEngine") -> Tuple[Any, ...]:
+    def to_wire(self, engine: SessionEngine) -> Tuple[Any, ...]:
         return (codec.OP_GET_CHILDREN, engine._path(self.path))
 
 
@@ -117,26 +117,26 @@ class Transaction(Generic[R]):
 
     def create(self, path: str, value: bytes = b"", acl: Optional[Sequence[Any]] = None,
                ephemeral: bool = False, sequence: bool = False, container: bool = False,
-               ttl: Optional[float] = None) -> "Transaction[R]":
+               ttl: Optional[float] = None) -> Transaction[R]:
         self.ops.append(Create(path, value, acl, ephemeral, sequence, container, ttl))
         return self
 
-    def delete(self, path: str, version: int = -1) -> "Transaction[R]":
+    def delete(self, path: str, version: int = -1) -> Transaction[R]:
         self.ops.append(Delete(path, version))
         return self
 
-    def set_data(self, path: str, value: bytes, version: int = -1) -> "Transaction[R]":
+    def set_data(self, path: str, value: bytes, version: int = -1) -> Transaction[R]:
         self.ops.append(SetData(path, value, version))
         return self
 
     set = set_data
 
-    def check(self, path: str, version: int) -> "Transaction[R]":
+    def check(self, path: str, version: int) -> Transaction[R]:
         self.ops.append(Check(path, version))
         return self
 
     def commit(self) -> R:
-        return self.client._commit(self.ops)  # type: ignore[no-any-return]
+        return self.client._commit(self.ops)  # type: ignore[no-any-return]  # R: what the client's _commit gives
 
     def commit_async(self) -> Any:
         return self.client._submit(self.client._engine.op_multi(self.ops))

@@ -26,6 +26,8 @@ delete_tree               pipelined requests
 ...     ...
 """
 
+from typing import Any, Callable
+
 from .barrier import AsyncBarrier, AsyncDoubleBarrier, Barrier, DoubleBarrier
 from .bulk import delete_tree, delete_tree_async, get_tree, get_tree_async, walk, walk_async
 from .cache import AsyncTreeCache, NodeData, TreeCache, TreeEvent, TreeEventType
@@ -72,10 +74,10 @@ _SYNC_ASYNC = {
 }
 
 
-def _factory(name: str):  # type: ignore[no-untyped-def]
+def _factory(name: str) -> Callable[..., Any]:
     sync_name, async_name = _SYNC_ASYNC[name]
 
-    def make(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def make(self: Any, *args: Any, **kwargs: Any) -> Any:
         from ._base import is_async_client
         cls = globals()[async_name if is_async_client(self) else sync_name]
         return cls(self, *args, **kwargs)

@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable, Generator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Generator, List, Optional, Sequence, Tuple, TypeVar, Union, cast
 
 from .._api import PROTECTED_PREFIX, Batch
 from ..errors import (
@@ -130,6 +130,7 @@ class WaitConnected:
 
 Step = Any
 StepGen = Generator[Step, Any, Any]
+_T = TypeVar("_T")
 _DONE = object()
 _PAUSES = (Wait, WaitConnected)
 
@@ -151,7 +152,8 @@ def _segment(gen: StepGen, value: Any, error: Optional[BaseException]
             error = e
 
 
-def run_sync(client: Any, gen: StepGen, on_abort: Optional[Callable[[], Any]] = None) -> Any:
+def run_sync(client: Any, gen: Generator[Step, Any, _T],
+             on_abort: Optional[Callable[[], Any]] = None) -> _T:
     """Drive ``gen`` to its end on a sync :class:`zkfast.Client`, blocking.
 
     ``on_abort`` runs if the caller is interrupted (e.g. KeyboardInterrupt)
@@ -163,7 +165,7 @@ def run_sync(client: Any, gen: StepGen, on_abort: Optional[Callable[[], Any]] = 
         while True:
             step, result = client._run(_segment(gen, value, error))
             if step is _DONE:
-                return result
+                return cast(_T, result)  # gen's own return value
             error = None
             if type(step) is WaitConnected:
                 value = client.wait_connected(step.timeout)
@@ -178,7 +180,8 @@ def run_sync(client: Any, gen: StepGen, on_abort: Optional[Callable[[], Any]] = 
         raise
 
 
-async def run_async(client: Any, gen: StepGen, on_abort: Optional[Callable[[], Any]] = None) -> Any:
+async def run_async(client: Any, gen: Generator[Step, Any, _T],
+                    on_abort: Optional[Callable[[], Any]] = None) -> _T:
     """Drive ``gen`` to its end on a :class:`zkfast.AsyncClient`.
 
     If the awaiting task is cancelled mid-way, ``on_abort`` runs (a recipe
@@ -190,7 +193,7 @@ async def run_async(client: Any, gen: StepGen, on_abort: Optional[Callable[[], A
         while True:
             step, result = await client._run(_segment(gen, value, error))
             if step is _DONE:
-                return result
+                return cast(_T, result)  # gen's own return value
             error = None
             if type(step) is WaitConnected:
                 value = await client.wait_connected(step.timeout)
@@ -212,7 +215,7 @@ async def run_async(client: Any, gen: StepGen, on_abort: Optional[Callable[[], A
         raise
 
 
-_tasks: "set[asyncio.Task[Any]]" = set()  # keep background tasks referenced
+_tasks: set[asyncio.Task[Any]] = set()  # keep background tasks referenced
 
 
 def drive(client: Any, gen: StepGen,
@@ -227,7 +230,7 @@ def drive(client: Any, gen: StepGen,
         task = client._loop.create_task(client._run(gen))
         _tasks.add(task)
 
-        def finished(t: "asyncio.Task[Any]") -> None:
+        def finished(t: asyncio.Task[Any]) -> None:
             _tasks.discard(t)
             exc: Optional[BaseException]
             if t.cancelled():
@@ -612,8 +615,9 @@ def create_protected(client: Any, path: str, value: bytes, acl: Optional[Sequenc
                 if name.startswith(prefix):
                     return join(par, name)
         try:
-            return (yield engine.op_create(full, value, client._acl(acl), ephemeral=ephemeral,
-                                           sequence=True))
+            created: str = yield engine.op_create(full, value, client._acl(acl), ephemeral=ephemeral,
+                                                  sequence=True)
+            return created
         except ConnectionLossError:
             maybe_applied = True
         except NoNodeError:
@@ -644,8 +648,9 @@ def create_unique(client: Any, path: str, value: bytes, acl: Optional[Sequence[A
     retried = False
     while True:
         try:
-            return (yield client._engine.op_create(path, value, client._acl(acl),
-                                                   ephemeral=ephemeral))
+            created: str = yield client._engine.op_create(path, value, client._acl(acl),
+                                                          ephemeral=ephemeral)
+            return created
         except ConnectionLossError:
             retried = True
         except NodeExistsError:

@@ -22,7 +22,7 @@ the tree. The ``*_async`` twins take a :class:`~zkfast.AsyncClient`.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, AsyncIterator, Deque, Dict, Generator, Iterator, List, Tuple
+from typing import Any, AsyncIterator, Deque, Dict, Generator, Iterator, List, Tuple, cast
 
 from ..errors import (
     ConnectionLossError,
@@ -169,13 +169,14 @@ def get_tree(client: Any, path: str = "/", *, ops_per_request: int = OPS_PER_REQ
     >>> get_tree(zk, "/app")["/app/config"].data   # doctest: +SKIP
     b'...'
     """
-    return client._run(_get_tree_gen(client, path, ops_per_request, max_requests))
+    return cast(Dict[str, NodeData], client._run(_get_tree_gen(client, path, ops_per_request, max_requests)))
 
 
 async def get_tree_async(client: Any, path: str = "/", *, ops_per_request: int = OPS_PER_REQUEST,
                          max_requests: int = MAX_REQUESTS) -> Dict[str, NodeData]:
     """:func:`get_tree` for :class:`~zkfast.AsyncClient`."""
-    return await client._run(_get_tree_gen(client, path, ops_per_request, max_requests))
+    return cast(Dict[str, NodeData],
+                await client._run(_get_tree_gen(client, path, ops_per_request, max_requests)))
 
 
 def _delete_tree_gen(client: Any, path: str, per: int, max_requests: int
@@ -232,10 +233,10 @@ def delete_tree(client: Any, path: str, *, ops_per_request: int = OPS_PER_REQUES
     >>> delete_tree(zk, "/tmp/job-17")   # doctest: +SKIP
     3
     """
-    return client._run(_delete_tree_gen(client, path, ops_per_request, max_requests))
+    return cast(int, client._run(_delete_tree_gen(client, path, ops_per_request, max_requests)))
 
 
 async def delete_tree_async(client: Any, path: str, *, ops_per_request: int = OPS_PER_REQUEST,
                             max_requests: int = MAX_REQUESTS) -> int:
     """:func:`delete_tree` for :class:`~zkfast.AsyncClient`."""
-    return await client._run(_delete_tree_gen(client, path, ops_per_request, max_requests))
+    return cast(int, await client._run(_delete_tree_gen(client, path, ops_per_request, max_requests)))

@@ -49,7 +49,7 @@ import enum
 import logging
 import threading
 from collections import deque
-from typing import Any, Callable, Deque, Dict, FrozenSet, Generator, List, NamedTuple, Optional, Set
+from typing import Any, Callable, Deque, Dict, FrozenSet, Generator, List, NamedTuple, Optional, Set, cast
 
 from ..errors import (
     ClosedError,
@@ -60,9 +60,9 @@ from ..errors import (
     SessionExpiredError,
 )
 from ..events import EventType, State, WatchedEvent, WatcherType
+from ..paths import validate_path
 from ..records import Stat
 from ..transaction import GetChildren, GetData
-from ..paths import validate_path
 from ._base import ASYNC, SYNC, Batch, Flavor, drive, run_async, run_sync
 
 __all__ = ["TreeCache", "AsyncTreeCache", "TreeEvent", "TreeEventType", "NodeData"]
@@ -563,17 +563,17 @@ class TreeCache(_TreeCacheCore):
     True
     """
 
-    def start(self) -> "TreeCache":
+    def start(self) -> TreeCache:
         self._start()
         return self
 
     def wait_initialized(self, timeout: Optional[float] = None) -> bool:
-        return self._initialized_event.wait(timeout)
+        return cast(bool, self._initialized_event.wait(timeout))  # a threading.Event here
 
     def close(self) -> None:
         run_sync(self.client, self._close_gen())
 
-    def __enter__(self) -> "TreeCache":
+    def __enter__(self) -> TreeCache:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -590,7 +590,7 @@ class AsyncTreeCache(_TreeCacheCore):
 
     _flavor = ASYNC
 
-    async def start(self) -> "AsyncTreeCache":
+    async def start(self) -> AsyncTreeCache:
         self._start()
         return self
 
@@ -604,7 +604,7 @@ class AsyncTreeCache(_TreeCacheCore):
     async def close(self) -> None:
         await run_async(self.client, self._close_gen())
 
-    async def __aenter__(self) -> "AsyncTreeCache":
+    async def __aenter__(self) -> AsyncTreeCache:
         return await self.start()
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -117,11 +117,11 @@ class Counter(_CounterCore):
     def add(self, delta: Number) -> Number:
         return run_sync(self.client, self._change_gen(delta))
 
-    def __add__(self, delta: Number) -> "Counter":
+    def __add__(self, delta: Number) -> Counter:
         self.add(delta)
         return self
 
-    def __sub__(self, delta: Number) -> "Counter":
+    def __sub__(self, delta: Number) -> Counter:
         self.add(-delta)
         return self
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Callable, Generator, List, Optional, Sequence
+from typing import Any, Callable, Generator, List, Optional, Sequence, cast
 
 from .._api import PROTECTED_PREFIX
 from ..errors import (
@@ -104,7 +104,7 @@ class Election:
         self.lock.cancel()
 
     def contenders(self) -> List[str]:
-        return self.lock.contenders()
+        return cast(List[str], self.lock.contenders())
 
 
 class AsyncElection(Election):
@@ -116,15 +116,15 @@ class AsyncElection(Election):
 
     _lock_cls = AsyncLock
 
-    async def run(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def run(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         async with self.lock:
             r = func(*args, **kwargs)
             if asyncio.iscoroutine(r) or isinstance(r, asyncio.Future):
                 r = await r
             return r
 
-    async def contenders(self) -> List[str]:  # type: ignore[override]
-        return await self.lock.contenders()
+    async def contenders(self) -> List[str]:  # type: ignore[override]  # the async twin
+        return cast(List[str], await self.lock.contenders())
 
 
 # ---------------------------------------------------------------- LeaderLatch
@@ -328,7 +328,7 @@ class LeaderLatch(_LatchCore):
     True
     """
 
-    def start(self) -> "LeaderLatch":
+    def start(self) -> LeaderLatch:
         self._start()
         return self
 
@@ -343,7 +343,7 @@ class LeaderLatch(_LatchCore):
     def close(self) -> None:
         run_sync(self.client, self._close_gen())
 
-    def __enter__(self) -> "LeaderLatch":
+    def __enter__(self) -> LeaderLatch:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -355,7 +355,7 @@ class AsyncLeaderLatch(_LatchCore):
 
     _flavor = ASYNC
 
-    async def start(self) -> "AsyncLeaderLatch":
+    async def start(self) -> AsyncLeaderLatch:
         self._start()
         return self
 
@@ -372,7 +372,7 @@ class AsyncLeaderLatch(_LatchCore):
     async def close(self) -> None:
         await run_async(self.client, self._close_gen())
 
-    async def __aenter__(self) -> "AsyncLeaderLatch":
+    async def __aenter__(self) -> AsyncLeaderLatch:
         return await self.start()
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -49,9 +49,9 @@ from ._base import (
     create_protected,
     deadline_of,
     delete_quietly,
-    ensure_connected,
     discard_prefixed,
     drive,
+    ensure_connected,
     join,
     new_guid,
     remaining,
@@ -307,7 +307,7 @@ class Lock(_LockCore):
         """go-zookeeper's ``Unlock()``."""
         self.release()
 
-    def __enter__(self) -> "Lock":
+    def __enter__(self) -> Lock:
         self.acquire()
         return self
 
@@ -365,7 +365,7 @@ class AsyncLock(_LockCore):
     lock = acquire
     unlock = release
 
-    async def __aenter__(self) -> "AsyncLock":
+    async def __aenter__(self) -> AsyncLock:
         await self.acquire()
         return self
 
@@ -479,7 +479,7 @@ class MultiLock(_MultiLockCore):
     def release(self) -> bool:
         return run_sync(self.client, self._release_gen())
 
-    def __enter__(self) -> "MultiLock":
+    def __enter__(self) -> MultiLock:
         self.acquire()
         return self
 
@@ -500,7 +500,7 @@ class AsyncMultiLock(_MultiLockCore):
     async def release(self) -> bool:
         return await run_async(self.client, self._release_gen())
 
-    async def __aenter__(self) -> "AsyncMultiLock":
+    async def __aenter__(self) -> AsyncMultiLock:
         await self.acquire()
         return self
 

@@ -32,6 +32,7 @@ from ..errors import (
 )
 from ..events import WatchedEvent
 from ..paths import validate_path
+from ..records import Stat
 from ..transaction import Create, Delete
 from ._base import (
     ASYNC,
@@ -110,7 +111,8 @@ class _QueueBase:
         retried = False
         while True:
             try:
-                return (yield engine.op_multi(ops))
+                created: List[str] = yield engine.op_multi(ops)
+                return created
             except ConnectionLossError:
                 retried = True
             except TransactionFailedError as e:
@@ -144,6 +146,7 @@ class _QueueBase:
 class _QueueCore(_QueueBase):
     def _get_gen(self) -> Generator[Any, Any, Optional[bytes]]:
         engine = self.client._engine
+        data: Optional[bytes]
         while True:
             names = yield from self._sorted_entries_gen()
             if not names:
@@ -229,6 +232,8 @@ class _LockingQueueCore(_QueueBase):
         """Claim ``name`` with an ephemeral ``taken/<name>`` node holding our id."""
         engine = self.client._engine
         taken = join(self.taken_path, name)
+        data: Optional[bytes]
+        stat: Stat
         while True:
             try:
                 yield engine.op_create(taken, self.id, self.client._acl(self.acl), ephemeral=True)
@@ -252,6 +257,7 @@ class _LockingQueueCore(_QueueBase):
             raise RuntimeError("this LockingQueue already holds an item: consume() or release() it")
         deadline = deadline_of(timeout)
         engine = self.client._engine
+        data: Optional[bytes]
         while True:
             if not (yield from ensure_connected(self.client, deadline)):
                 return None

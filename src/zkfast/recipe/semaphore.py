@@ -41,8 +41,8 @@ from ._base import (
     create_protected,
     deadline_of,
     discard_prefixed,
-    ensure_connected,
     drive,
+    ensure_connected,
     join,
     new_guid,
     remaining,
@@ -255,7 +255,7 @@ class Semaphore(_SemaphoreCore):
         self._lock.cancel()
         self._wake.set()
 
-    def __enter__(self) -> "Semaphore":
+    def __enter__(self) -> Semaphore:
         self.acquire()
         return self
 
@@ -284,7 +284,7 @@ class AsyncSemaphore(_SemaphoreCore):
         self._lock.cancel()
         self._wake.set()
 
-    async def __aenter__(self) -> "AsyncSemaphore":
+    async def __aenter__(self) -> AsyncSemaphore:
         await self.acquire()
         return self
 

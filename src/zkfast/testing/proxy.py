@@ -186,7 +186,8 @@ class TcpProxy:
             except BaseException:
                 lst.close()
                 raise
-            if lst.getsockname()[1] != self.target_port or self.target_host not in (self.host, "::ffff:127.0.0.1"):
+            if (lst.getsockname()[1] != self.target_port
+                    or self.target_host not in (self.host, "::ffff:127.0.0.1")):
                 return lst
             lst.close()
             if self._listen_port:
@@ -239,7 +240,8 @@ class TcpProxy:
         self._set("_rate", float(bytes_per_second) if bytes_per_second else None)
 
     def drop_reply(
-        self, predicate: FramePredicate | None = None, *, xid: int | None = None, include_connect: bool = False
+        self, predicate: FramePredicate | None = None, *, xid: int | None = None,
+        include_connect: bool = False,
     ) -> threading.Event:
         """Swallow the next server->client frame whose body satisfies ``predicate`` (or whose
         reply xid is ``xid``; any frame if neither), then close that connection: a reply
@@ -337,7 +339,7 @@ class TcpProxy:
                 timeout = self._next_timer(time.monotonic())
                 for key, mask in self._sel.select(timeout):
                     try:
-                        self._on_event(key.fileobj, mask)  # type: ignore[arg-type]
+                        self._on_event(key.fileobj, mask)  # type: ignore[arg-type]  # only sockets registered
                     except Exception as e:  # never let one socket kill the loop
                         self.errors.append(e)
         except Exception as e:

@@ -55,7 +55,7 @@ def _create(factory: Callable[[], T]) -> T:
 
 
 def _server(**kwargs: object) -> Iterator[ZooKeeperServer]:
-    server = _create(lambda: ZooKeeperServer(**kwargs))  # type: ignore[arg-type]
+    server = _create(lambda: ZooKeeperServer(**kwargs))  # type: ignore[arg-type]  # ZooKeeperServer's own kwargs
     try:
         server.start()
         yield server

@@ -122,7 +122,8 @@ def find_java() -> str:
     for c in candidates:
         if os.path.isfile(c) and os.access(c, os.X_OK):
             return c
-    raise ZooKeeperNotAvailable(f"No java binary found (tried $ZKFAST_JAVA, $JAVA_HOME, $PATH). {INSTALL_HINT}")
+    raise ZooKeeperNotAvailable(
+        f"No java binary found (tried $ZKFAST_JAVA, $JAVA_HOME, $PATH). {INSTALL_HINT}")
 
 
 def _find_jar(name: str, dirs: Sequence[str]) -> str | None:
@@ -361,7 +362,8 @@ def _generate_tls_cryptography(files: TlsFiles) -> None:
             .not_valid_after(end)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                           critical=False)
         )
         if san:
             b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
@@ -447,7 +449,8 @@ def _recv_frame(sock: socket.socket) -> bytes:
     return _recv_exact(sock, length)
 
 
-def _connect_request(session_id: int, password: bytes, timeout_ms: int, read_only: bool, last_zxid: int) -> bytes:
+def _connect_request(session_id: int, password: bytes, timeout_ms: int, read_only: bool,
+                     last_zxid: int) -> bytes:
     # ConnectRequest: protocolVersion int, lastZxidSeen long, timeOut int, sessionId long,
     # passwd buffer, readOnly bool; framed by a 4-byte length.
     body = (
@@ -907,7 +910,8 @@ class ZooKeeperServer:
         self._starts += 1
         with open(self.log_path, "ab") as log:
             stamp = datetime.datetime.now().strftime("%H:%M:%S.%f")[:-3]
-            log.write(f"==== zkfast: start #{self._starts} at {stamp}: {' '.join(self._command())}\n".encode())
+            log.write(f"==== zkfast: start #{self._starts} at {stamp}: "
+                      f"{' '.join(self._command())}\n".encode())
             log.flush()
             self._state.proc = subprocess.Popen(
                 self._command(),
@@ -1082,6 +1086,7 @@ class Ensemble:
         try:
             for i in range(self.n):
                 spec = _PeerSpec(i + 1, lines, self.read_only, (quorum[i], election[i]))
+                # (_member_args: ZooKeeperServer keyword arguments, typed loosely as a dict of objects)
                 servers.append(ZooKeeperServer(_peer=spec, _port=client[i], **self._member_args))  # type: ignore[arg-type]
         except BaseException:
             for s in servers:
@@ -1156,7 +1161,8 @@ class Ensemble:
                     f"{s.log_tail(25)}"
                     for idx, (s, m) in enumerate(zip(self.servers, modes))
                 )
-                raise ZooKeeperStartError(f"ensemble has no quorum after {timeout:.0f}s (modes {modes})\n{details}")
+                raise ZooKeeperStartError(
+                    f"ensemble has no quorum after {timeout:.0f}s (modes {modes})\n{details}")
             time.sleep(0.1)
 
     def stop(self, i: int | None = None) -> None:
