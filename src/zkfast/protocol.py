@@ -72,6 +72,7 @@ WATCH_RECURSIVE = 5
 SET_WATCHES_MAX_BYTES = 128 * 1024
 
 _XID_MAX = (1 << 31) - 1
+_PATH_CACHE_SIZE = 4096  # validated paths remembered (cleared whole when full)
 
 Watcher = Callable[[WatchedEvent], Any]
 Completion = Tuple["PendingRequest", Any, Optional[BaseException]]
@@ -315,6 +316,7 @@ class SessionEngine:
         self.auth_waiters: Deque[Optional[PendingRequest]] = deque()
         self.events: List[Tuple[Watcher, WatchedEvent]] = []
         self._xid = 0
+        self._path_cache: Dict[str, str] = {}
         self.connected = False
         self.frames_received = 0  # complete reply frames, for the clients' read timeout
         self._stream_error: Optional[ZooKeeperError] = None  # this connection broke
@@ -632,8 +634,20 @@ class SessionEngine:
     # ------------------------------------------------------------ op builders
 
     def _path(self, path: Any, sequential: bool = False) -> str:
+        """The server path for a client path, validated (the check is cached:
+        hot paths are asked for over and over)."""
+        cache = self._path_cache
+        if not sequential and type(path) is str:
+            spath = cache.get(path)
+            if spath is not None:
+                return spath
         validate_path(path, sequential)
-        return join_chroot(self.chroot, path)
+        spath = join_chroot(self.chroot, path)
+        if not sequential:
+            if len(cache) >= _PATH_CACHE_SIZE:
+                cache.clear()
+            cache[path] = spath
+        return spath
 
     def op_create(self, path: str, value: Any = b"", acl: Any = None, *, ephemeral: bool = False,
                   sequence: bool = False, container: bool = False, ttl: Optional[float] = None,
