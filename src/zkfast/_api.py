@@ -10,18 +10,22 @@ logic here is a fix for both clients.
 
 from __future__ import annotations
 
+import logging
+import ssl
 import uuid
-from typing import Any, Callable, Generator, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple, Union
 
 from .errors import (
     ConnectionLossError,
+    InvalidArgumentError,
     NoAuthError,
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
     TransactionFailedError,
 )
-from .events import WatcherType
+from .events import State, WatchedEvent, WatcherType
+from .hosts import DNSHostProvider, HostProvider, parse_connect_string
 from .paths import basename, parent, validate_path
 from .protocol import PendingRequest, SessionEngine
 from .transaction import Transaction
@@ -45,6 +49,88 @@ class ClientAPI:
 
     _engine: SessionEngine
     default_acl: Optional[Sequence[Any]]
+
+    def _configure(self, hosts: str, session_timeout: float, connection_timeout: Optional[float],
+                   auth_data: Optional[Sequence[Tuple[str, Any]]],
+                   default_acl: Optional[Sequence[Any]], read_only: bool,
+                   ssl_context: Optional[ssl.SSLContext], host_provider: Optional[HostProvider],
+                   max_buffer_size: int, max_request_size: int,
+                   client_id: Optional[Tuple[int, bytes]], sasl_options: Optional[Dict[str, Any]],
+                   logger: logging.Logger,
+                   event_callback: Optional[Callable[[WatchedEvent], Any]]) -> None:
+        """The constructor arguments both clients share (see :class:`zkfast.Client`)."""
+        servers, chroot = parse_connect_string(hosts)
+        if session_timeout <= 0:
+            raise InvalidArgumentError("session_timeout must be positive")
+        self.hosts = hosts
+        self.session_timeout = float(session_timeout)
+        self.default_acl = default_acl
+        self.read_only = read_only
+        self.ssl_context = ssl_context
+        self.sasl_options = sasl_options
+        self.log = logger
+        self._servers = servers
+        # "is not None": a provider with no servers yet has len() 0, so it is falsy
+        self._host_provider: HostProvider = (host_provider if host_provider is not None
+                                             else DNSHostProvider())
+        self._host_provider.init(servers)
+        # like the reference client: each host gets its share of the session timeout
+        self.connection_timeout = (float(connection_timeout) if connection_timeout is not None
+                                   else max(1.0, self.session_timeout / max(1, len(servers))))
+        sid, pw = client_id if client_id is not None else (0, None)
+        self._engine = SessionEngine(chroot=chroot, session_timeout_ms=int(session_timeout * 1000),
+                                     read_only=read_only, max_buffer_size=max_buffer_size,
+                                     max_request_size=max_request_size,
+                                     auth_data=auth_data or (), session_id=sid, session_passwd=pw)
+        self._listeners: List[Callable[[State], Any]] = []
+        self._event_callback = event_callback
+        self._announced_state = self._engine.state  # what listeners last heard
+        self.server: Optional[Tuple[str, int]] = None
+        self.last_error: Optional[BaseException] = None
+
+    def _tls_hostname(self, addr: Tuple[str, int]) -> str:
+        """The name a TLS certificate is checked against: the host name as the
+        connect string gave it, not the address it resolved to."""
+        origin = getattr(self._host_provider, "origin", None)
+        return str(origin(addr)) if origin is not None else addr[0]
+
+    # ------------------------------------------------------------ session properties
+
+    @property
+    def state(self) -> State:
+        return self._engine.state
+
+    @property
+    def connected(self) -> bool:
+        return self._engine.state.is_connected
+
+    @property
+    def session_id(self) -> int:
+        return self._engine.session_id
+
+    @property
+    def client_id(self) -> Tuple[int, Optional[bytes]]:
+        """``(session id, password)``: pass as ``client_id=`` to resume the session."""
+        return (self._engine.session_id, self._engine.passwd)
+
+    @property
+    def chroot(self) -> str:
+        return self._engine.chroot
+
+    @property
+    def negotiated_session_timeout(self) -> float:
+        return self._engine.negotiated_timeout_ms / 1000.0
+
+    def add_listener(self, fn: Callable[[State], Any]) -> None:
+        """Call ``fn(state)`` at every state change, in order, on the client's
+        dispatcher (AsyncClient awaits it if it is a coroutine function)."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Callable[[State], Any]) -> None:
+        try:
+            self._listeners.remove(fn)
+        except ValueError:
+            pass
 
     # provided by the concrete client
     def _call(self, req: PendingRequest) -> Any:  # pragma: no cover - abstract

@@ -36,8 +36,8 @@ from .errors import (
     ZooKeeperError,
 )
 from .events import EventType, State, WatchedEvent
-from .hosts import DNSHostProvider, HostProvider, parse_connect_string, reconnect_delay
-from .protocol import PendingRequest, SessionEngine
+from .hosts import HostProvider, reconnect_delay
+from .protocol import PendingRequest
 
 __all__ = ["AsyncClient"]
 
@@ -146,27 +146,9 @@ class AsyncClient(ClientAPI):
                  sasl_options: Optional[Dict[str, Any]] = None,
                  logger: Optional[logging.Logger] = None,
                  event_callback: Optional[Callable[[WatchedEvent], Any]] = None) -> None:
-        servers, chroot = parse_connect_string(hosts)
-        self.sasl_options = sasl_options
-        if session_timeout <= 0:
-            raise InvalidArgumentError("session_timeout must be positive")
-        self.hosts = hosts
-        self.session_timeout = float(session_timeout)
-        self.default_acl = default_acl
-        self.read_only = read_only
-        self.ssl_context = ssl_context
-        self.log = logger or log
-        self._host_provider: HostProvider = host_provider or DNSHostProvider()
-        self._host_provider.init(servers)
-        self.connection_timeout = (float(connection_timeout) if connection_timeout is not None
-                                   else max(1.0, self.session_timeout / max(1, len(servers))))
-        sid, pw = client_id if client_id is not None else (0, None)
-        self._engine = SessionEngine(chroot=chroot, session_timeout_ms=int(session_timeout * 1000),
-                                     read_only=read_only, max_buffer_size=max_buffer_size,
-                                     max_request_size=max_request_size,
-                                     auth_data=auth_data or (), session_id=sid, session_passwd=pw)
-        self._listeners: List[Callable[[State], Any]] = []
-        self._event_callback = event_callback
+        self._configure(hosts, session_timeout, connection_timeout, auth_data, default_acl,
+                        read_only, ssl_context, host_provider, max_buffer_size, max_request_size,
+                        client_id, sasl_options, logger or log, event_callback)
         self._queue: Deque[Tuple[PendingRequest, float]] = deque()
         self._out: List[bytes] = []
         self._flush_scheduled = False
@@ -179,46 +161,7 @@ class AsyncClient(ClientAPI):
         self._state_changed: Optional[asyncio.Event] = None
         self._closing = False
         self._closed = False
-        self._announced_state = self._engine.state
         self._last_send = 0.0
-        self.server: Optional[Address] = None
-        self.last_error: Optional[BaseException] = None
-
-    # ------------------------------------------------------------ properties
-
-    @property
-    def state(self) -> State:
-        return self._engine.state
-
-    @property
-    def connected(self) -> bool:
-        return self._engine.state.is_connected
-
-    @property
-    def session_id(self) -> int:
-        return self._engine.session_id
-
-    @property
-    def client_id(self) -> Tuple[int, Optional[bytes]]:
-        return (self._engine.session_id, self._engine.passwd)
-
-    @property
-    def chroot(self) -> str:
-        return self._engine.chroot
-
-    @property
-    def negotiated_session_timeout(self) -> float:
-        return self._engine.negotiated_timeout_ms / 1000.0
-
-    def add_listener(self, fn: Callable[[State], Any]) -> None:
-        """Call ``fn(state)`` (or await it, for a coroutine function) on each state change."""
-        self._listeners.append(fn)
-
-    def remove_listener(self, fn: Callable[[State], Any]) -> None:
-        try:
-            self._listeners.remove(fn)
-        except ValueError:
-            pass
 
     # ------------------------------------------------------------ lifecycle
 
@@ -477,7 +420,7 @@ class AsyncClient(ClientAPI):
         loop = self._loop
         kw: Dict[str, Any] = {}
         if self.ssl_context is not None:
-            kw = {"ssl": self.ssl_context, "server_hostname": addr[0]}
+            kw = {"ssl": self.ssl_context, "server_hostname": self._tls_hostname(addr)}
         _, conn = await asyncio.wait_for(
             loop.create_connection(lambda: _Connection(self), addr[0], addr[1], **kw),
             self.connection_timeout)

@@ -38,8 +38,8 @@ from .errors import (
     ZooKeeperError,
 )
 from .events import EventType, State, WatchedEvent
-from .hosts import DNSHostProvider, HostProvider, parse_connect_string, reconnect_delay
-from .protocol import PendingRequest, SessionEngine
+from .hosts import HostProvider, reconnect_delay
+from .protocol import PendingRequest
 
 __all__ = ["Client", "Future", "WatchEvent"]
 
@@ -164,27 +164,10 @@ class Client(ClientAPI):
                  sasl_options: Optional[Dict[str, Any]] = None,
                  logger: Optional[logging.Logger] = None,
                  event_callback: Optional[Callable[[WatchedEvent], Any]] = None) -> None:
-        servers, chroot = parse_connect_string(hosts)
-        self.sasl_options = sasl_options
-        if session_timeout <= 0:
-            raise InvalidArgumentError("session_timeout must be positive")
-        self.hosts = hosts
-        self.session_timeout = float(session_timeout)
-        self.default_acl = default_acl
-        self.read_only = read_only
-        self.ssl_context = ssl_context
-        self.log = logger or log
-        self._servers = servers
-        self._host_provider: HostProvider = host_provider or DNSHostProvider()
-        self._host_provider.init(servers)
-        self.connection_timeout = (float(connection_timeout) if connection_timeout is not None
-                                   else max(1.0, self.session_timeout / max(1, len(servers))))
+        self._configure(hosts, session_timeout, connection_timeout, auth_data, default_acl,
+                        read_only, ssl_context, host_provider, max_buffer_size, max_request_size,
+                        client_id, sasl_options, logger or log, event_callback)
         self._connect_factory = connect
-        sid, pw = client_id if client_id is not None else (0, None)
-        self._engine = SessionEngine(chroot=chroot, session_timeout_ms=int(session_timeout * 1000),
-                                     read_only=read_only, max_buffer_size=max_buffer_size,
-                                     max_request_size=max_request_size,
-                                     auth_data=auth_data or (), session_id=sid, session_passwd=pw)
         self._send_lock = threading.Lock()
         self._read_token = threading.Lock()  # held by whichever thread reads the socket
         self._rbuf = bytearray(_RECV_SIZE)     # the token holder's receive buffer
@@ -196,8 +179,6 @@ class Client(ClientAPI):
         self._state_cond = threading.Condition(threading.Lock())
         self._sock: Optional[socket.socket] = None
         self._queue: Deque[Tuple[PendingRequest, float]] = deque()
-        self._listeners: List[Callable[[State], Any]] = []
-        self._event_callback = event_callback
         self._dispatch_q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._io_thread: Optional[threading.Thread] = None
         self._dispatch_thread: Optional[threading.Thread] = None
@@ -207,50 +188,10 @@ class Client(ClientAPI):
         self._wake = threading.Event()
         self._last_send = 0.0
         self._disconnected_at: Optional[float] = None
-        self._announced_state = self._engine.state  # what listeners last heard
         # Read-only mode: where an ``isro`` probe found a read-write server.
         self._rw_server: Optional[Address] = None
         self._next_rw_probe = 0.0
         self._rw_probe_index = 0
-        self.server: Optional[Address] = None
-        self.last_error: Optional[BaseException] = None
-
-    # ------------------------------------------------------------ properties
-
-    @property
-    def state(self) -> State:
-        return self._engine.state
-
-    @property
-    def connected(self) -> bool:
-        return self._engine.state.is_connected
-
-    @property
-    def session_id(self) -> int:
-        return self._engine.session_id
-
-    @property
-    def client_id(self) -> Tuple[int, Optional[bytes]]:
-        """``(session id, password)``: pass as ``client_id=`` to resume the session."""
-        return (self._engine.session_id, self._engine.passwd)
-
-    @property
-    def chroot(self) -> str:
-        return self._engine.chroot
-
-    @property
-    def negotiated_session_timeout(self) -> float:
-        return self._engine.negotiated_timeout_ms / 1000.0
-
-    def add_listener(self, fn: Callable[[State], Any]) -> None:
-        """Call ``fn(state)`` on the dispatcher thread at every state change."""
-        self._listeners.append(fn)
-
-    def remove_listener(self, fn: Callable[[State], Any]) -> None:
-        try:
-            self._listeners.remove(fn)
-        except ValueError:
-            pass
 
     # ------------------------------------------------------------ lifecycle
 
@@ -616,7 +557,7 @@ class Client(ClientAPI):
         except OSError:
             pass
         if self.ssl_context is not None:
-            sock = self.ssl_context.wrap_socket(sock, server_hostname=addr[0])
+            sock = self.ssl_context.wrap_socket(sock, server_hostname=self._tls_hostname(addr))
         return sock
 
     def _io_main(self) -> None:
@@ -849,7 +790,7 @@ class Client(ClientAPI):
             socks.append(sock)
             sock.settimeout(timeout)
             if self.ssl_context is not None:
-                sock = self.ssl_context.wrap_socket(sock, server_hostname=addr[0])
+                sock = self.ssl_context.wrap_socket(sock, server_hostname=self._tls_hostname(addr))
                 socks.append(sock)
             sock.sendall(b"isro")
             while len(answer) < 2:
