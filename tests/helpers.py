@@ -36,3 +36,10 @@ class EventLog:
             ok = self.cond.wait_for(lambda: len(self.events) >= n, timeout)
         assert ok, f"expected {n} events within {timeout}s, got {self.events}"
         return list(self.events)
+
+
+def expire(hosts: str, client: Any) -> None:
+    """Expire ``client``'s session the ZooKeeper way (False from the harness,
+    meaning it was already expired, is fine too)."""
+    from zkfast.testing import expire_session
+    expire_session(hosts, *client.client_id)

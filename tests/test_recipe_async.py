@@ -6,6 +6,7 @@ import asyncio
 from typing import Any, Awaitable, Callable, List
 
 import pytest
+from helpers import expire
 
 from zkfast import AsyncClient, LockDeadlockError, NotLockedError, State
 from zkfast.recipe import (
@@ -32,19 +33,7 @@ from zkfast.recipe import (
     get_tree_async,
     walk_async,
 )
-from zkfast.testing import ZooKeeperServer, expire_session
-
-def expire(hosts: str, client: Any) -> None:
-    """expire_session, retried: its own verification step can fail spuriously
-    ("connection closed") when the owner reconnects at that very moment."""
-    for attempt in range(3):
-        try:
-            expire_session(hosts, *client.client_id)  # False: already expired, fine too
-            return
-        except ConnectionError:
-            if attempt == 2:
-                raise
-
+from zkfast.testing import ZooKeeperServer
 
 
 def run(coro_fn: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:

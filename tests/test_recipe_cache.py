@@ -12,21 +12,9 @@ import pytest
 import zkfast
 from zkfast import Create, NodeExistsError, NoNodeError, NotEmptyError, State
 from zkfast.recipe import TreeCache, TreeEvent, TreeEventType, delete_tree, get_tree
-from zkfast.testing import TcpProxy, ZooKeeperServer, expire_session
+from zkfast.testing import TcpProxy, ZooKeeperServer
 
-from helpers import wait_until
-
-def expire(hosts: str, client: Any) -> None:
-    """expire_session, retried: its own verification step can fail spuriously
-    ("connection closed") when the owner reconnects at that very moment."""
-    for attempt in range(3):
-        try:
-            expire_session(hosts, *client.client_id)  # False: already expired, fine too
-            return
-        except ConnectionError:
-            if attempt == 2:
-                raise
-
+from helpers import wait_until, expire
 
 
 def _server_view(zk: zkfast.Client, root: str) -> Dict[str, Tuple[bytes, int]]:

@@ -10,21 +10,9 @@ import pytest
 import zkfast
 from zkfast import CancelledError, LockDeadlockError, NotLockedError, State
 from zkfast.recipe import Lock, MultiLock, ReadLock, WriteLock
-from zkfast.testing import TcpProxy, ZooKeeperServer, expire_session
+from zkfast.testing import TcpProxy, ZooKeeperServer
 
-from helpers import wait_until
-
-def expire(hosts: str, client: Any) -> None:
-    """expire_session, retried: its own verification step can fail spuriously
-    ("connection closed") when the owner reconnects at that very moment."""
-    for attempt in range(3):
-        try:
-            expire_session(hosts, *client.client_id)  # False: already expired, fine too
-            return
-        except ConnectionError:
-            if attempt == 2:
-                raise
-
+from helpers import wait_until, expire
 
 
 def _nodes(zk: zkfast.Client, path: str) -> List[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import pytest
 
@@ -18,21 +18,9 @@ from zkfast.recipe import (
     Queue,
     ShallowParty,
 )
-from zkfast.testing import TcpProxy, ZooKeeperServer, expire_session
+from zkfast.testing import TcpProxy, ZooKeeperServer
 
-from helpers import wait_until
-
-def expire(hosts: str, client: Any) -> None:
-    """expire_session, retried: its own verification step can fail spuriously
-    ("connection closed") when the owner reconnects at that very moment."""
-    for attempt in range(3):
-        try:
-            expire_session(hosts, *client.client_id)  # False: already expired, fine too
-            return
-        except ConnectionError:
-            if attempt == 2:
-                raise
-
+from helpers import wait_until, expire
 
 
 # ---------------------------------------------------------------- Counter

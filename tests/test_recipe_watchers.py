@@ -8,21 +8,9 @@ from typing import Any, List
 import zkfast
 from zkfast import Create, EventType
 from zkfast.recipe import ChildrenWatch, DataWatch, delete_tree, get_tree, walk
-from zkfast.testing import TcpProxy, ZooKeeperServer, expire_session
+from zkfast.testing import TcpProxy, ZooKeeperServer
 
-from helpers import wait_until
-
-def expire(hosts: str, client: Any) -> None:
-    """expire_session, retried: its own verification step can fail spuriously
-    ("connection closed") when the owner reconnects at that very moment."""
-    for attempt in range(3):
-        try:
-            expire_session(hosts, *client.client_id)  # False: already expired, fine too
-            return
-        except ConnectionError:
-            if attempt == 2:
-                raise
-
+from helpers import wait_until, expire
 
 
 def test_data_watch_follows_a_node(zk: zkfast.Client, make_client) -> None:

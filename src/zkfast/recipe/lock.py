@@ -180,6 +180,8 @@ class _LockCore(Holder):
             left = remaining(deadline)
             if left == 0:
                 return False
+            if self.cancelled:  # cancel() may have set _wake before the clear() above
+                raise CancelledError(path=self.path)
             self.waiting = True
             try:
                 yield Wait(self._wake, left)

@@ -176,6 +176,8 @@ class _SemaphoreCore(Holder):
             left = remaining(deadline)
             if left == 0:
                 return False
+            if self.cancelled:  # cancel() may have set _wake before the clear() above
+                raise CancelledError(path=self.path)
             yield Wait(self._wake, left)
 
     def _release_lock_gen(self) -> Generator[Any, Any, None]:
@@ -254,6 +256,7 @@ class Semaphore(_SemaphoreCore):
         self.cancelled = True
         self._lock.cancel()
         self._wake.set()
+        self._wake.set()
 
     def __enter__(self) -> Semaphore:
         self.acquire()
@@ -282,6 +285,7 @@ class AsyncSemaphore(_SemaphoreCore):
     def cancel(self) -> None:
         self.cancelled = True
         self._lock.cancel()
+        self._wake.set()
         self._wake.set()
 
     async def __aenter__(self) -> AsyncSemaphore:

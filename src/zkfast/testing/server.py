@@ -565,12 +565,20 @@ def expire_session(hosts: str, session_id: int, password: bytes, timeout: float 
                 pass  # EOF/reset/timeout: whether the close applied is checked below
         if err not in (None, 0):
             raise RuntimeError(f"closeSession for 0x{session_id:x} failed with error {err}")
-        try:
-            if not _session_valid(host, port, session_id, password, max(0.5, deadline - time.monotonic())):
-                return True
-            errors.append(f"{host}:{port}: session still valid after closeSession")
-        except OSError as e:
-            errors.append(f"{host}:{port}: verifying: {e}")
+        # Verify with a fresh connect. That probe can meet a spurious close when the
+        # session's owner reconnects at the same moment: try it a few times.
+        for attempt in range(5):
+            try:
+                if not _session_valid(host, port, session_id, password,
+                                      max(0.5, deadline - time.monotonic())):
+                    return True
+                errors.append(f"{host}:{port}: session still valid after closeSession")
+                break
+            except OSError as e:
+                if attempt == 4 or time.monotonic() > deadline:
+                    errors.append(f"{host}:{port}: verifying: {e}")
+                    break
+                time.sleep(0.05)
     raise ConnectionError(f"could not expire session 0x{session_id:x} via {hosts!r}: {'; '.join(errors)}")
 
 
