@@ -42,32 +42,9 @@ from zkfast import (
 from zkfast.recipe import Counter, Lock
 from zkfast.testing import Ensemble, TcpProxy, ZooKeeperServer, reply_header
 
-from helpers import wait_until
+from helpers import States, wait_until
 
 # ---------------------------------------------------------------------------- helpers
-
-
-class States:
-    """A state listener that counts transitions and lets a test wait for one."""
-
-    def __init__(self, client: Client) -> None:
-        self.seen: List[State] = []
-        self.cond = threading.Condition()
-        client.add_listener(self)
-
-    def __call__(self, state: State) -> None:
-        with self.cond:
-            self.seen.append(state)
-            self.cond.notify_all()
-
-    def count(self, state: State) -> int:
-        with self.cond:
-            return self.seen.count(state)
-
-    def wait_for(self, state: State, count: int = 1, timeout: float = 15.0) -> None:
-        with self.cond:
-            ok = self.cond.wait_for(lambda: self.seen.count(state) >= count, timeout)
-        assert ok, f"state {state.value} x{count} not reached within {timeout}s: {self.seen}"
 
 
 def _zxid(server: ZooKeeperServer) -> Optional[str]:

@@ -40,7 +40,7 @@ from zkfast import (
 )
 from zkfast.testing import Ensemble, TcpProxy, ZooKeeperServer, expire_session
 
-from helpers import EventLog, wait_until
+from helpers import States, EventLog, wait_until
 
 TICK_MS = 250  # the module server's tickTime: sessions from 0.5 s (2 ticks) to 20 s
 
@@ -99,25 +99,6 @@ def clients() -> Iterator[Callable[..., Client]]:
 def threads_of(client: Client) -> List[threading.Thread]:
     """The client's own threads that are still alive."""
     return [t for t in (client._io_thread, client._dispatch_thread) if t is not None and t.is_alive()]
-
-
-class States:
-    """A state listener that lets a test wait for a state."""
-
-    def __init__(self, client: Client) -> None:
-        self.seen: List[State] = []
-        self.cond = threading.Condition()
-        client.add_listener(self)
-
-    def __call__(self, state: State) -> None:
-        with self.cond:
-            self.seen.append(state)
-            self.cond.notify_all()
-
-    def wait_for(self, state: State, count: int = 1, timeout: float = 15.0) -> None:
-        with self.cond:
-            ok = self.cond.wait_for(lambda: self.seen.count(state) >= count, timeout)
-        assert ok, f"state {state.value} x{count} not reached within {timeout}s: {self.seen}"
 
 
 def failed_with(fut: zkfast.Future, *types: type, timeout: float = 10.0) -> BaseException:
