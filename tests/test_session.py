@@ -10,6 +10,7 @@ synchronization).
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import socket
@@ -23,6 +24,7 @@ import pytest
 
 import zkfast
 from zkfast import (
+    AsyncClient,
     AuthFailedError,
     ClosedError,
     Client,
@@ -731,6 +733,30 @@ def test_read_only_mode_on_a_minority_server(ro_ensemble: Ensemble, clients: Cal
         with pytest.raises(NoNodeError):  # the fake answers everything with NoNode
             seeker.get("/anything")
         assert states.seen == [State.SUSPENDED, State.CONNECTED]
+
+
+def test_async_read_only_client_probes_for_a_read_write_server(ro_ensemble: Ensemble) -> None:
+    survivor = _minority(ro_ensemble)
+
+    async def main() -> None:
+        with FakeServer(mode="down", isro=b"ro") as fake:
+            async with AsyncClient(f"{survivor.hosts},{fake.hosts}", read_only=True,
+                                   session_timeout=4.0) as zk:
+                assert zk.state == State.CONNECTED_READ_ONLY
+                assert zk.server is not None and zk.server[1] == survivor.port
+                assert (await zk.get("/ro"))[0] in (b"data", b"written")
+                with pytest.raises(NotReadOnlyError):
+                    await zk.create("/ro/x")
+                ro_session = zk.session_id
+                fake.mode, fake.isro = "ok", b"rw"
+                deadline = time.monotonic() + 15
+                while zk.server != ("127.0.0.1", fake.port) or zk.state != State.CONNECTED:
+                    assert time.monotonic() < deadline, (zk.server, zk.state)
+                    await asyncio.sleep(0.05)
+                assert fake.connects[-1][0] == 0  # a new global session, not the local one
+                assert zk.session_id != ro_session
+
+    asyncio.run(asyncio.wait_for(main(), 60))
 
 
 def test_read_only_client_moves_to_the_quorum_when_it_returns(ro_ensemble: Ensemble,

@@ -49,6 +49,7 @@ class ClientAPI:
 
     _engine: SessionEngine
     default_acl: Optional[Sequence[Any]]
+    _rw_probe_index = 0
 
     def _configure(self, hosts: str, session_timeout: float, connection_timeout: Optional[float],
                    auth_data: Optional[Sequence[Tuple[str, Any]]],
@@ -87,6 +88,18 @@ class ClientAPI:
         self._announced_state = self._engine.state  # what listeners last heard
         self.server: Optional[Tuple[str, int]] = None
         self.last_error: Optional[BaseException] = None
+
+    def _next_rw_probe_target(self) -> Optional[Tuple[str, int]]:
+        """While connected read-only: the next other server to ask ``isro``
+        (round robin over the provider's addresses)."""
+        provider_addrs = getattr(self._host_provider, "addresses", None)
+        candidates = [a for a in (provider_addrs or self._servers) if tuple(a) != self.server]
+        if not candidates:
+            return None
+        index = self._rw_probe_index
+        self._rw_probe_index = index + 1
+        host, port = candidates[index % len(candidates)]
+        return (host, port)
 
     def _tls_hostname(self, addr: Tuple[str, int]) -> str:
         """The name a TLS certificate is checked against: the host name as the

@@ -41,6 +41,8 @@ from .protocol import PendingRequest
 
 __all__ = ["AsyncClient"]
 
+_RW_PROBE_INTERVAL = 2.0  # seconds between isro probes while connected read-only
+
 log = logging.getLogger("zkfast.aio")
 _monotonic = time.monotonic
 Address = Tuple[str, int]
@@ -162,6 +164,8 @@ class AsyncClient(ClientAPI):
         self._closing = False
         self._closed = False
         self._last_send = 0.0
+        self._rw_server: Optional[Address] = None  # read-write server an isro probe found
+        self._next_rw_probe = 0.0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -373,7 +377,10 @@ class AsyncClient(ClientAPI):
         attempt = 0
         try:
             while not self._closing:
-                addr, retry_start = self._host_provider.next()
+                if self._rw_server is not None:  # leaving a read-only server for it
+                    addr, retry_start, self._rw_server = self._rw_server, False, None
+                else:
+                    addr, retry_start = self._host_provider.next()
                 if retry_start:
                     await asyncio.sleep(reconnect_delay(attempt))
                     attempt += 1
@@ -456,6 +463,7 @@ class AsyncClient(ClientAPI):
         self.server = addr
         # replies that arrived together with the ConnectResponse
         conn.data_received(b"")
+        self._next_rw_probe = _monotonic() + _RW_PROBE_INTERVAL / 4
         self._set_state(State.CONNECTED_READ_ONLY if resp.read_only else State.CONNECTED)
         self.log.info("connected to %s:%d session 0x%x", addr[0], addr[1], engine.session_id)
         return conn
@@ -498,7 +506,45 @@ class AsyncClient(ClientAPI):
                     conn.transport.write(engine.ping_frame())
                 self._last_send = now
                 until_ping = ping_interval
-            await asyncio.sleep(max(0.001, min(until_ping, read_timeout - idle)))
+            if engine.server_read_only and now >= self._next_rw_probe:
+                # keep looking for a read-write server, like the sync client
+                self._next_rw_probe = now + _RW_PROBE_INTERVAL
+                found = await self._probe_rw_server()
+                if found is not None:
+                    self._rw_server = found
+                    conn.abort(ConnectionLossError(
+                        f"leaving the read-only server for read-write {found[0]}:{found[1]}"))
+                    return
+                continue
+            await asyncio.sleep(max(0.001, min(until_ping, read_timeout - idle,
+                                               _RW_PROBE_INTERVAL if engine.server_read_only
+                                               else until_ping)))
+
+    async def _probe_rw_server(self) -> Optional[Address]:
+        """Ask one other server whether it is read-write (``isro`` answers "rw")."""
+        addr = self._next_rw_probe_target()
+        if addr is None:
+            return None
+        timeout = min(1.0, max(0.1, self._engine.read_timeout / 4))
+        writer = None
+        try:
+            kw: Dict[str, Any] = {}
+            if self.ssl_context is not None:
+                kw = {"ssl": self.ssl_context, "server_hostname": self._tls_hostname(addr)}
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(addr[0], addr[1], **kw), timeout)
+            writer.write(b"isro")
+            answer = await asyncio.wait_for(reader.read(16), timeout)
+        except (OSError, asyncio.TimeoutError) as e:
+            self.log.debug("isro probe of %s:%d failed: %s", addr[0], addr[1], e)
+            return None
+        finally:
+            if writer is not None:
+                writer.close()
+        if answer[:2] == b"rw":
+            self.log.info("read-write server found at %s:%d", addr[0], addr[1])
+            return addr
+        return None
 
     def _connection_dropped(self, conn: _Connection, error: Optional[BaseException]) -> None:
         if conn.transport is not None:

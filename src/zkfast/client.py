@@ -191,7 +191,6 @@ class Client(ClientAPI):
         # Read-only mode: where an ``isro`` probe found a read-write server.
         self._rw_server: Optional[Address] = None
         self._next_rw_probe = 0.0
-        self._rw_probe_index = 0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -773,12 +772,9 @@ class Client(ClientAPI):
         pingRwServer). Called from the read loop every _RW_PROBE_INTERVAL;
         the probe's short timeout bounds how long it holds up the loop."""
         self._next_rw_probe = _monotonic() + _RW_PROBE_INTERVAL
-        provider_addrs = getattr(self._host_provider, "addresses", None)
-        candidates = [a for a in (provider_addrs or self._servers) if tuple(a) != self.server]
-        if not candidates:
+        addr = self._next_rw_probe_target()
+        if addr is None:
             return None
-        addr = tuple(candidates[self._rw_probe_index % len(candidates)])
-        self._rw_probe_index += 1
         timeout = min(1.0, max(0.1, self._engine.read_timeout / 4))
         socks: List[socket.socket] = []
         answer = b""
