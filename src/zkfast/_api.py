@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import ssl
 import uuid
-from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple, Type, Union
 
 from .errors import (
     ConnectionLossError,
@@ -22,7 +22,9 @@ from .errors import (
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
+    SessionExpiredError,
     TransactionFailedError,
+    ZooKeeperError,
 )
 from .events import State, WatchedEvent, WatcherType
 from .hosts import DNSHostProvider, HostProvider, parse_connect_string
@@ -100,6 +102,23 @@ class ClientAPI:
         self._rw_probe_index = index + 1
         host, port = candidates[index % len(candidates)]
         return (host, port)
+
+    # provided by the concrete client
+    def _set_state(self, state: State) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fail_queue(self, error_type: Type[ZooKeeperError]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _on_expired(self, error: SessionExpiredError) -> None:
+        """The server said the session is gone: tell listeners, end every watch
+        with NOT_WATCHING, fail what was queued, and start over with a new session."""
+        self.log.warning("session expired")
+        self._set_state(State.EXPIRED)
+        self._engine.session_ended(error)
+        self._flush_events()
+        self._fail_queue(SessionExpiredError)
+        self._set_state(State.CONNECTING)
 
     def _tls_hostname(self, addr: Tuple[str, int]) -> str:
         """The name a TLS certificate is checked against: the host name as the

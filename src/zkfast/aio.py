@@ -22,7 +22,7 @@ import logging
 import ssl as _ssl
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Sequence, Tuple, cast
+from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Sequence, Tuple, Type, cast
 
 from . import codec
 from ._api import Batch, ClientAPI, Step
@@ -565,15 +565,7 @@ class AsyncClient(ClientAPI):
             self._set_state(State.SUSPENDED)
             self.log.info("disconnected: %s", error)
 
-    def _on_expired(self, error: SessionExpiredError) -> None:
-        self.log.warning("session expired")
-        self._set_state(State.EXPIRED)
-        self._engine.session_ended(error)
-        self._flush_events()
-        self._fail_queue(SessionExpiredError)
-        self._set_state(State.CONNECTING)
-
-    def _fail_queue(self, error_type: type) -> None:
+    def _fail_queue(self, error_type: Type[ZooKeeperError]) -> None:
         queued = [r for r, _ in self._queue]
         self._queue.clear()
         for req in queued:

@@ -22,7 +22,7 @@ import ssl as _ssl
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Sequence, Tuple, Type
 
 from . import codec
 from ._api import Batch, ClientAPI, Step
@@ -614,7 +614,7 @@ class Client(ClientAPI):
                 self._connection_dropped(sock, error)
                 if isinstance(error, AuthFailedError) or self._engine.state == State.AUTH_FAILED:
                     self._set_state(State.AUTH_FAILED)
-                    self._fail_queue(AuthFailedError())
+                    self._fail_queue(AuthFailedError)
                     break
         except BaseException:  # noqa: BLE001 - never leave callers hanging
             self.log.exception("I/O thread crashed")
@@ -626,7 +626,7 @@ class Client(ClientAPI):
             for req in lost:
                 self._complete(req, None, ClosedError() if self._closing else ConnectionLossError())
             if self._engine.state == State.AUTH_FAILED:
-                self._fail_queue(AuthFailedError())
+                self._fail_queue(AuthFailedError)
             with self._state_cond:
                 self._state_cond.notify_all()
 
@@ -913,21 +913,12 @@ class Client(ClientAPI):
             self._set_state(State.SUSPENDED)
             self.log.info("disconnected: %s", error)
 
-    def _on_expired(self, error: SessionExpiredError) -> None:
-        self.log.warning("session expired")
-        self._set_state(State.EXPIRED)
-        self._engine.session_ended(error)
-        self._flush_events()
-        self._fail_queue(SessionExpiredError())
-        self._set_state(State.CONNECTING)
-
-    def _fail_queue(self, error: ZooKeeperError) -> None:
+    def _fail_queue(self, error_type: Type[ZooKeeperError]) -> None:
         with self._send_lock:
             queued = [r for r, _ in self._queue]
             self._queue.clear()
         for req in queued:
-            self._complete(req, None, type(error)(path=req.path) if not isinstance(
-                error, (AuthFailedError, SessionExpiredError)) else type(error)(path=req.path))
+            self._complete(req, None, error_type(path=req.path))
 
     def _expire_queue(self) -> None:
         """Requests queued while disconnected wait at most one session timeout."""
