@@ -548,11 +548,13 @@ class _Reader:
             if not p or p[0] != len(p) - 1:
                 return None
         try:
-            out = [str(p[1:], "utf-8") for p in parts]
+            # in place: each piece is freed as its str is made (half the peak memory)
+            for i, p in enumerate(parts):
+                parts[i] = str(p[1:], "utf-8")  # type: ignore[call-overload]  # bytes -> str
         except UnicodeDecodeError as e:
             raise CodecError(f"string is not UTF-8: {e}") from None
         self.pos = self.end
-        return out
+        return parts  # type: ignore[return-value]  # now all str
 
     def stat(self) -> Stat:
         return Stat._make(_STAT.unpack_from(self.b, self._need(68)))
