@@ -308,19 +308,28 @@ class Client(ClientAPI):
     def _flush_out(self) -> None:
         """Send the frames that were held back while other requests were in flight."""
         with self._send_lock:
-            out = self._outbuf
             sock = self._sock
-            if not out or sock is None:
-                return
-            data = b"".join(out)
+            if sock is not None:
+                self._write_locked(sock, [])
+
+    def _write_locked(self, sock: socket.socket, frames: List[bytes]) -> None:
+        """Send the held-back frames, then ``frames``, in one ``sendall``; the
+        caller holds the send lock. On a send error the requests stay pending:
+        the I/O thread fails them with ConnectionLossError when it sees the
+        connection die."""
+        out = self._outbuf
+        if out:
+            frames = out + frames
             out.clear()
             self._outbytes = 0
-            try:
-                sock.sendall(data)
-            except OSError as e:
-                self.log.debug("send failed: %s", e)
-                _shutdown(sock)
-            self._last_send = _monotonic()
+        if not frames:
+            return
+        try:
+            sock.sendall(frames[0] if len(frames) == 1 else b"".join(frames))
+        except OSError as e:
+            self.log.debug("send failed: %s", e)
+            _shutdown(sock)
+        self._last_send = _monotonic()
 
     def _submit_many(self, reqs: Sequence[PendingRequest]) -> List[Future]:
         """Send several requests with one send-lock hold and one ``sendall``."""
@@ -351,17 +360,8 @@ class Client(ClientAPI):
                     self._complete(req, None, e)
                 except (TypeError, OverflowError, ValueError) as e:
                     self._complete(req, None, InvalidArgumentError(str(e), path=req.path))
-            if sock is not None and (frames or self._outbuf):
-                if self._outbuf:
-                    frames[:0] = self._outbuf
-                    self._outbuf.clear()
-                    self._outbytes = 0
-                try:
-                    sock.sendall(b"".join(frames))
-                except OSError as e:
-                    self.log.debug("send failed: %s", e)
-                    _shutdown(sock)
-                self._last_send = _monotonic()
+            if sock is not None:
+                self._write_locked(sock, frames)
         return [Future(req, self) for req in reqs]
 
     def _send(self, req: PendingRequest, flush: bool = True) -> None:
@@ -389,27 +389,13 @@ class Client(ClientAPI):
                 if isinstance(e, ZooKeeperError):
                     raise
                 raise InvalidArgumentError(str(e), path=req.path) from e
-            out = self._outbuf
             if not flush and len(self._engine.pending) > 1:
-                out.append(frame)
+                self._outbuf.append(frame)
                 self._outbytes += len(frame)
-                if self._outbytes < _COALESCE_BYTES:
-                    return
-                flush = True
-            if out:
-                if frame is not out[-1]:
-                    out.append(frame)
-                frame = b"".join(out)
-                out.clear()
-                self._outbytes = 0
-            try:
-                sock.sendall(frame)
-            except OSError as e:
-                # The request stays pending: the I/O thread fails it with
-                # ConnectionLossError when it sees the connection die.
-                self.log.debug("send failed: %s", e)
-                _shutdown(sock)
-            self._last_send = _monotonic()
+                if self._outbytes >= _COALESCE_BYTES:
+                    self._write_locked(sock, [])
+                return
+            self._write_locked(sock, [frame])
 
     def _watch_future(self) -> Tuple[Callable[[Any], Any], Any]:
         w = WatchEvent()
