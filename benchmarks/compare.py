@@ -387,16 +387,11 @@ def _check_children(n: int, expected: int) -> None:
         raise AssertionError(f"get_children returned {n} names, expected {expected}")
 
 
-class ZkSyncAdapter(Adapter):
-    def __init__(self, hosts: str, plan: Dict[str, Any]) -> None:
-        super().__init__(hosts, plan)
-        import zkfast
+class ThreadClientAdapter(Adapter):
+    """The workloads of a client with blocking calls and ``*_async`` futures that
+    have ``.get()``: zkfast.Client and kazoo share them (``self.zk`` is the client)."""
 
-        self.zk = zkfast.Client(hosts, max_buffer_size=MAX_BUFFER)
-        self.zk.start()
-
-    def close(self) -> None:
-        self.zk.close()
+    zk: Any
 
     def warmup(self) -> None:
         zk = self.zk
@@ -404,7 +399,7 @@ class ZkSyncAdapter(Adapter):
             zk.get(D100)
         fs = [zk.get_async(D100) for _ in range(self.plan["warmup"])]
         for f in fs:
-            f.result()
+            f.get()
 
     def get_sync(self, n: int) -> List[float]:
         get = self.zk.get
@@ -420,9 +415,9 @@ class ZkSyncAdapter(Adapter):
         t0 = _perf()
         fs = [ga(D100) for _ in range(n)]
         for f in fs:
-            f.result()
+            f.get()
         t = _perf() - t0
-        assert len(fs[-1].result()[0]) == self.plan["data_size"]
+        assert len(fs[-1].get()[0]) == self.plan["data_size"]
         return [_rate(n, t)]
 
     def writes(self, base: str, n: int) -> Dict[str, List[float]]:
@@ -438,7 +433,7 @@ class ZkSyncAdapter(Adapter):
             t0 = _perf()
             fs = [call(p) for p in paths]
             for f in fs:
-                f.result()
+                f.get()
             out[name] = [_rate(n, _perf() - t0)]
         zk.delete(base)
         return out
@@ -464,10 +459,10 @@ class ZkSyncAdapter(Adapter):
         t0 = _perf()
         for p in paths:
             if len(dq) >= window:
-                pop().result()
+                pop().get()
             push(ga(p))
         while dq:
-            pop().result()
+            pop().get()
         return [_rate(len(paths), _perf() - t0)]
 
     def get_big(self, calls: int) -> List[float]:
@@ -487,6 +482,18 @@ class ZkSyncAdapter(Adapter):
             zk.create(p, self.data)
         data = self.data
         return [_run_threads(threads, ops, lambda t: (zk.get, zk.set, paths[t], data))]
+
+
+class ZkSyncAdapter(ThreadClientAdapter):
+    def __init__(self, hosts: str, plan: Dict[str, Any]) -> None:
+        super().__init__(hosts, plan)
+        import zkfast
+
+        self.zk = zkfast.Client(hosts, max_buffer_size=MAX_BUFFER)
+        self.zk.start()
+
+    def close(self) -> None:
+        self.zk.close()
 
     def treecache(self, expected: int) -> List[float]:
         return [_zkfast_treecache(self.zk, expected)]
@@ -552,14 +559,22 @@ class NotApplicable(Exception):
     pass
 
 
-class ZkAioAdapter(Adapter):
-    def __init__(self, hosts: str, plan: Dict[str, Any]) -> None:
-        super().__init__(hosts, plan)
-        import zkfast
+class AsyncClientAdapter(Adapter):
+    """The workloads of an asyncio client (``self.zk``, run on ``self.loop``):
+    zkfast.AsyncClient and aiozk share them; the hooks cover where their calls differ."""
 
-        self.loop = asyncio.new_event_loop()
-        self.zk = zkfast.AsyncClient(hosts, max_buffer_size=MAX_BUFFER)
-        self.run(self.zk.start())
+    zk: Any
+    loop: asyncio.AbstractEventLoop
+
+    def set_call(self, path: str, data: bytes) -> Any:
+        return self.zk.set(path, data)
+
+    def delete_call(self, path: str) -> Any:
+        return self.zk.delete(path)
+
+    def start_call(self, aw: Any) -> Any:
+        """Start a request without awaiting it (zkfast's calls already run when made)."""
+        return aw
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -606,13 +621,13 @@ class ZkAioAdapter(Adapter):
             await zk.create(base)
             out = {}
             for name, call in (("create_pipelined", lambda p: zk.create(p, data)),
-                               ("set_pipelined", lambda p: zk.set(p, data)),
-                               ("delete_pipelined", zk.delete)):
+                               ("set_pipelined", lambda p: self.set_call(p, data)),
+                               ("delete_pipelined", self.delete_call)):
                 gc.collect()
                 t0 = _perf()
                 await asyncio.gather(*[call(p) for p in paths])
                 out[name] = [_rate(n, _perf() - t0)]
-            await zk.delete(base)
+            await self.delete_call(base)
             return out
         return self.run(go())
 
@@ -637,13 +652,14 @@ class ZkAioAdapter(Adapter):
     def scan(self, paths: List[str], window: int) -> List[float]:
         async def go() -> float:
             get = self.zk.get
+            start = self.start_call
             dq: deque = deque()
             pop, push = dq.popleft, dq.append
             t0 = _perf()
             for p in paths:
                 if len(dq) >= window:
                     await pop()
-                push(get(p))
+                push(start(get(p)))
             while dq:
                 await pop()
             return _rate(len(paths), _perf() - t0)
@@ -660,6 +676,16 @@ class ZkAioAdapter(Adapter):
                 out.append((_perf() - t0) * 1000)
             return out
         return self.run(go())
+
+
+class ZkAioAdapter(AsyncClientAdapter):
+    def __init__(self, hosts: str, plan: Dict[str, Any]) -> None:
+        super().__init__(hosts, plan)
+        import zkfast
+
+        self.loop = asyncio.new_event_loop()
+        self.zk = zkfast.AsyncClient(hosts, max_buffer_size=MAX_BUFFER)
+        self.run(self.zk.start())
 
     def treecache(self, expected: int) -> List[float]:
         tree_cache = _zkfast_recipe("AsyncTreeCache")
@@ -678,7 +704,7 @@ class ZkAioAdapter(Adapter):
         return [self.run(go())]
 
 
-class KazooAdapter(Adapter):
+class KazooAdapter(ThreadClientAdapter):
     def __init__(self, hosts: str, plan: Dict[str, Any]) -> None:
         super().__init__(hosts, plan)
         from kazoo.client import KazooClient
@@ -690,96 +716,6 @@ class KazooAdapter(Adapter):
     def close(self) -> None:
         self.zk.stop()
         self.zk.close()
-
-    def warmup(self) -> None:
-        zk = self.zk
-        for _ in range(200):
-            zk.get(D100)
-        fs = [zk.get_async(D100) for _ in range(self.plan["warmup"])]
-        for f in fs:
-            f.get()
-
-    def get_sync(self, n: int) -> List[float]:
-        get = self.zk.get
-        t0 = _perf()
-        for _ in range(n):
-            get(D100)
-        t = _perf() - t0
-        assert len(get(D100)[0]) == self.plan["data_size"]
-        return [_rate(n, t)]
-
-    def get_pipelined(self, n: int) -> List[float]:
-        ga = self.zk.get_async
-        t0 = _perf()
-        fs = [ga(D100) for _ in range(n)]
-        for f in fs:
-            f.get()
-        t = _perf() - t0
-        assert len(fs[-1].get()[0]) == self.plan["data_size"]
-        return [_rate(n, t)]
-
-    def writes(self, base: str, n: int) -> Dict[str, List[float]]:
-        zk = self.zk
-        zk.create(base)
-        paths = [f"{base}/{i}" for i in range(n)]
-        data = self.data
-        out: Dict[str, List[float]] = {}
-        for name, call in (("create_pipelined", lambda p: zk.create_async(p, data)),
-                           ("set_pipelined", lambda p: zk.set_async(p, data)),
-                           ("delete_pipelined", zk.delete_async)):
-            gc.collect()
-            t0 = _perf()
-            fs = [call(p) for p in paths]
-            for f in fs:
-                f.get()
-            out[name] = [_rate(n, _perf() - t0)]
-        zk.delete(base)
-        return out
-
-    def get_children(self, calls: int) -> List[float]:
-        gc_ = self.zk.get_children
-        _check_children(len(gc_(KIDS)), self.plan["children"])
-        out = []
-        for _ in range(calls):
-            t0 = _perf()
-            kids = gc_(KIDS)
-            out.append((_perf() - t0) * 1000)
-            del kids
-        return out
-
-    def children_once(self) -> int:
-        return len(self.zk.get_children(KIDS))
-
-    def scan(self, paths: List[str], window: int) -> List[float]:
-        ga = self.zk.get_async
-        dq: deque = deque()
-        pop, push = dq.popleft, dq.append
-        t0 = _perf()
-        for p in paths:
-            if len(dq) >= window:
-                pop().get()
-            push(ga(p))
-        while dq:
-            pop().get()
-        return [_rate(len(paths), _perf() - t0)]
-
-    def get_big(self, calls: int) -> List[float]:
-        get = self.zk.get
-        assert len(get(BIG)[0]) == self.plan["big_size"]
-        out = []
-        for _ in range(calls):
-            t0 = _perf()
-            get(BIG)
-            out.append((_perf() - t0) * 1000)
-        return out
-
-    def mixed(self, base: str, threads: int, ops: int) -> List[float]:
-        zk = self.zk
-        paths = [f"{base}-{t}" for t in range(threads)]
-        for p in paths:
-            zk.create(p, self.data)
-        data = self.data
-        return [_run_threads(threads, ops, lambda t: (zk.get, zk.set, paths[t], data))]
 
     def treecache(self, expected: int) -> List[float]:
         from kazoo.recipe.cache import TreeCache, TreeEvent
@@ -803,7 +739,7 @@ class KazooAdapter(Adapter):
         return [t]
 
 
-class AiozkAdapter(Adapter):
+class AiozkAdapter(AsyncClientAdapter):
     def __init__(self, hosts: str, plan: Dict[str, Any]) -> None:
         super().__init__(hosts, plan)
         import aiozk
@@ -813,106 +749,14 @@ class AiozkAdapter(Adapter):
         self.zk = aiozk.ZKClient(hosts, session_timeout=30, read_timeout=30)
         self.run(self.zk.start())
 
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
+    def set_call(self, path: str, data: bytes) -> Any:
+        return self.zk.set(path, data, -1)
 
-    def close(self) -> None:
-        self.run(self.zk.close())
-        self.loop.close()
+    def delete_call(self, path: str) -> Any:
+        return self.zk.delete(path, force=True)
 
-    def warmup(self) -> None:
-        async def go() -> None:
-            zk = self.zk
-            for _ in range(200):
-                await zk.get(D100)
-            await asyncio.gather(*[zk.get(D100) for _ in range(self.plan["warmup"])])
-        self.run(go())
-
-    def get_sync(self, n: int) -> List[float]:
-        async def go() -> float:
-            get = self.zk.get
-            t0 = _perf()
-            for _ in range(n):
-                await get(D100)
-            t = _perf() - t0
-            assert len((await get(D100))[0]) == self.plan["data_size"]
-            return _rate(n, t)
-        return [self.run(go())]
-
-    def get_pipelined(self, n: int) -> List[float]:
-        async def go() -> float:
-            get = self.zk.get
-            t0 = _perf()
-            res = await asyncio.gather(*[get(D100) for _ in range(n)])
-            t = _perf() - t0
-            assert len(res[-1][0]) == self.plan["data_size"]
-            return _rate(n, t)
-        return [self.run(go())]
-
-    def writes(self, base: str, n: int) -> Dict[str, List[float]]:
-        zk = self.zk
-        data = self.data
-        paths = [f"{base}/{i}" for i in range(n)]
-
-        async def go() -> Dict[str, List[float]]:
-            await zk.create(base)
-            out = {}
-            for name, call in (("create_pipelined", lambda p: zk.create(p, data)),
-                               ("set_pipelined", lambda p: zk.set(p, data, -1)),
-                               ("delete_pipelined", lambda p: zk.delete(p, force=True))):
-                gc.collect()
-                t0 = _perf()
-                await asyncio.gather(*[call(p) for p in paths])
-                out[name] = [_rate(n, _perf() - t0)]
-            await zk.delete(base, force=True)
-            return out
-        return self.run(go())
-
-    def get_children(self, calls: int) -> List[float]:
-        async def go() -> List[float]:
-            gc_ = self.zk.get_children
-            _check_children(len(await gc_(KIDS)), self.plan["children"])
-            out = []
-            for _ in range(calls):
-                t0 = _perf()
-                kids = await gc_(KIDS)
-                out.append((_perf() - t0) * 1000)
-                del kids
-            return out
-        return self.run(go())
-
-    def children_once(self) -> int:
-        async def go() -> int:
-            return len(await self.zk.get_children(KIDS))
-        return self.run(go())
-
-    def scan(self, paths: List[str], window: int) -> List[float]:
-        async def go() -> float:
-            get = self.zk.get
-            ensure = asyncio.ensure_future
-            dq: deque = deque()
-            pop, push = dq.popleft, dq.append
-            t0 = _perf()
-            for p in paths:
-                if len(dq) >= window:
-                    await pop()
-                push(ensure(get(p)))
-            while dq:
-                await pop()
-            return _rate(len(paths), _perf() - t0)
-        return [self.run(go())]
-
-    def get_big(self, calls: int) -> List[float]:
-        async def go() -> List[float]:
-            get = self.zk.get
-            assert len((await get(BIG))[0]) == self.plan["big_size"]
-            out = []
-            for _ in range(calls):
-                t0 = _perf()
-                await get(BIG)
-                out.append((_perf() - t0) * 1000)
-            return out
-        return self.run(go())
+    def start_call(self, aw: Any) -> Any:
+        return asyncio.ensure_future(aw)  # aiozk's calls are coroutines: schedule them
 
 
 class RawAdapter(Adapter):
@@ -1385,6 +1229,7 @@ def render(report: Dict[str, Any], stat: str = "best") -> str:
         f"{' +uncommitted changes' if m['git_dirty'] else ''}; kazoo {m.get('kazoo_version')}; "
         f"aiozk {m.get('aiozk_version')}; {m.get('zookeeper')}",
         f"load average at start {m['loadavg_start']}, at end {m.get('loadavg_end')}",
+        f"server JVM flags added to zkfast.testing's defaults: {' '.join(m.get('server_jvm_flags', []))}",
         f"mode: {'QUICK (small N, smoke only)' if report['quick'] else 'full'}; "
         f"{plan['rounds']} round(s), clients interleaved per round. Headline: the "
         f"{stat.upper()} sample of each cell (max ops/s, min ms/MiB/s); the median follows. "
@@ -1448,10 +1293,11 @@ def parent_main(args: argparse.Namespace) -> int:
     samples: Dict[Tuple[str, str], List[Any]] = {(w, c): [] for w in only for c in clients}
     workers: List[Dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="zkfast-bench-") as tmp, \
-            ZooKeeperServer(jvm_flags=["-Xmx1g"]) as server:
+            ZooKeeperServer(jvm_flags=["-Xmx1g", *(args.server_flag or [])]) as server:
         hosts = server.hosts
         log(f"ZooKeeper on {hosts}")
         machine = machine_info(server)
+        machine["server_jvm_flags"] = ["-Xmx1g", *(args.server_flag or [])]
         build_tree(hosts, plan, log)
         shutil.copyfile(Path(__file__).resolve(), os.path.join(tmp, "compare_snapshot.py"))
         plan_path = os.path.join(tmp, "plan.json")
@@ -1517,6 +1363,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a plan size, e.g. --set write_n=10000")
     p.add_argument("--header", help="free text put at the top of the table (\\n for new lines)")
+    p.add_argument("--server-flag", action="append", metavar="FLAG",
+                   help="extra JVM flag for the benchmark's ZooKeeper (after zkfast.testing's "
+                        "defaults, so it wins), e.g. -Dzookeeper.preAllocSize=65536")
     p.add_argument("--strict", action="store_true", help="exit 1 if any cell failed")
     # internal: one client in a subprocess
     p.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)

@@ -38,8 +38,10 @@ def load(mode: str, hosts: str, seconds: float, batch: int, children: int) -> No
 
     zk = zkfast.Client(hosts, max_buffer_size=16 << 20)
     zk.start()
-    zk.create(PATH, b"x" * 100, makepath=True)
+    zk.ensure_path(PATH)  # also with --hosts, where an earlier run left it
+    zk.set(PATH, b"x" * 100)
     if mode == "children":
+        zk.delete("/prof/kids", recursive=True) if zk.exists("/prof/kids") else None
         zk.create("/prof/kids")
         fs = [zk.create_async(f"/prof/kids/{i:x}") for i in range(children)]
         for f in fs:
