@@ -540,7 +540,7 @@ class _Reader:
         induction from the first prefix), so the result is identical; anything
         else (long or null names, trailing bytes) returns None for the slow path.
         """
-        parts = bytes(self.b[self.pos:self.end]).split(b"\x00\x00\x00")
+        parts = self.b[self.pos:self.end].split(b"\x00\x00\x00")
         if len(parts) != n + 1 or parts[0]:
             return None
         del parts[0]
@@ -762,6 +762,10 @@ class FrameReader:
         if 16 <= first <= self._limit and size - 4 < first:
             return []  # first frame still incomplete: don't copy the buffer yet
         b = bytes(buf)
+        # Empty the reassembly buffer now, not after decoding: with a big reply
+        # (100k child names) the frame is otherwise held twice while the names
+        # are made. What is left undecoded goes back at the end.
+        buf.clear()
         pos = 0
         limit = self._limit
         out: List[Reply] = []
@@ -804,10 +808,9 @@ class FrameReader:
             # (an unknown kind, MemoryError): the position in the stream is
             # lost, so the reader is unusable until reset().
             self._broken = True
-            del buf[:]
             if isinstance(e, CodecError):
                 e.replies = out
             raise
-        if pos:
-            del buf[:pos]
+        if pos < size:
+            buf += memoryview(b)[pos:]
         return out
