@@ -41,7 +41,7 @@ from zkfast import (
 )
 from zkfast.testing import ZooKeeperServer
 
-from helpers import wait_until
+from helpers import EventLog, wait_until
 
 
 def test_backend_reported() -> None:
@@ -512,3 +512,27 @@ def test_recipe_factories_and_big_recursive_delete(zk: zkfast.Client) -> None:
     zk.create("/big/n0/deeper")
     zk.delete("/big", recursive=True)
     assert zk.exists("/big") is None
+
+
+@pytest.mark.parametrize("calls", [1, 3000], ids=["one-call", "burst"])
+def test_what_arrives_after_sync_calls_is_read_at_once(make_client, calls: int) -> None:
+    # A caller waiting for its reply reads the socket itself and mutes it in the I/O
+    # thread's epoll; back-to-back calls leave it muted until the calls stop. What
+    # arrives after the last call (a watch event, a reply with only a done-callback)
+    # must still be read then, not at the next ping: with a 40 s session that is
+    # ~13 s away, so the 6 s bounds below only fail when nobody reads.
+    zk = make_client(session_timeout=40.0)
+    other = make_client()
+    zk.create("/w", b"0")
+    for round_ in range(3):
+        log = EventLog()
+        for _ in range(calls):
+            zk.get("/w")
+        zk.exists("/w", watch=log)
+        other.set("/w", str(round_).encode())
+        assert log.wait(1, timeout=6)[0].type == EventType.NODE_DATA_CHANGED
+        done = threading.Event()
+        for _ in range(calls):
+            zk.exists("/w")
+        zk.get_async("/w").add_done_callback(lambda f: done.set())
+        assert done.wait(6), "a reply nobody waited on was not read"
