@@ -369,34 +369,56 @@ def test_session_expiry_ends_watches_and_starts_a_new_session(
 @pytest.mark.parametrize("kill", [False, True], ids=["stop", "kill-9"])
 def test_session_survives_a_server_restart(kill: bool, server: ZooKeeperServer, base: str,
                                            clients: Callable[..., Client]) -> None:
-    # In one of about seven full-suite runs here, the restarted server (fsync off,
-    # loaded 2-core box) answered a session it should have kept with "expired";
-    # the cause is not pinned down yet (see the closing note of the first session);
-    # the client then does the right thing (EXPIRED, new session). That is the
-    # server's call, so one such attempt is retried; a client that loses sessions
-    # on reconnect fails both (and the proxy-drop tests above).
-    for attempt in range(2):
-        zk = clients(server.hosts + base, session_timeout=10.0)
-        states = States(zk)
-        zk.create(f"/eph{attempt}", b"mine", ephemeral=True)
-        ev = EventLog()
-        zk.get(f"/eph{attempt}", watch=ev)
-        sid = zk.session_id
-        server.restart(kill=kill)  # SIGTERM or SIGKILL; same ports and data
-        states.wait_for(State.CONNECTED, timeout=15)
-        if attempt == 0 and State.EXPIRED in states.seen:
-            assert states.seen == [State.SUSPENDED, State.EXPIRED, State.CONNECTING,
-                                   State.CONNECTED]
-            zk.close()
-            continue
-        break
+    zk = clients(server.hosts + base, session_timeout=10.0)
+    states = States(zk)
+    zk.create("/eph", b"mine", ephemeral=True)
+    ev = EventLog()
+    zk.get("/eph", watch=ev)
+    sid = zk.session_id
+    server.restart(kill=kill)  # SIGTERM or SIGKILL; same ports and data
+    states.wait_for(State.CONNECTED, timeout=15)
     assert states.seen == [State.SUSPENDED, State.CONNECTED]
     assert zk.session_id == sid
-    value, stat = zk.get(f"/eph{attempt}")
+    value, stat = zk.get("/eph")
     assert value == b"mine" and stat.ephemeral_owner == sid
     with Client(server.hosts + base) as other:
-        other.set(f"/eph{attempt}", b"changed")
+        other.set("/eph", b"changed")
     assert ev.wait(1)[0].type == EventType.NODE_DATA_CHANGED
+
+
+def test_a_silent_server_does_not_use_up_the_session_timeout(proxy: TcpProxy, base: str,
+                                                             clients: Callable[..., Client]) -> None:
+    # ZooKeeper can accept a connection and then neither answer nor close it: one taken
+    # between binding its port and loading its database, i.e. while it restarts (an NPE
+    # in ZooKeeperServer.removeCnxn, ZOOKEEPER-5051). Waiting the whole session timeout
+    # for that ConnectResponse left no time to resume the session once the server was
+    # up: the restarted server had expired it by then (the restart test's flake).
+    tarpit = socket.socket()
+    tarpit.bind(("127.0.0.1", 0))
+    tarpit.listen(8)  # never accepted: connects complete and nothing is ever said
+    silent = threading.Event()
+    calls: List[float] = []
+
+    def connect(addr: Any, timeout: float) -> socket.socket:
+        calls.append(time.monotonic())
+        if silent.is_set():
+            silent.clear()
+            return socket.create_connection(tarpit.getsockname(), timeout=timeout)
+        return socket.create_connection(addr, timeout=timeout)
+
+    try:
+        zk = clients(proxy.hosts + base, session_timeout=4.0, connect=connect)
+        states = States(zk)
+        sid = zk.session_id
+        silent.set()
+        n = len(calls)
+        proxy.drop_all()
+        states.wait_for(State.CONNECTED, timeout=10)
+        assert calls[n + 1] - calls[n] < 0.6 * 4.0, "the silent connect held on too long"
+        assert states.seen == [State.SUSPENDED, State.CONNECTED]
+        assert zk.session_id == sid
+    finally:
+        tarpit.close()
 
 
 # ---------------------------------------------------------------------------- 7. auth

@@ -77,9 +77,13 @@ class ClientAPI:
         self._host_provider: HostProvider = (host_provider if host_provider is not None
                                              else DNSHostProvider())
         self._host_provider.init(servers)
-        # like the reference client: each host gets its share of the session timeout
+        # Each host gets its share of the session timeout (like the reference client),
+        # but never all of it: a server can accept a connection and then neither answer
+        # nor close it (ZooKeeper does this to a connection taken in the instant between
+        # binding its port and loading its database, ZOOKEEPER-5051). Waiting the whole
+        # session timeout there leaves no time to resume the session once it is up.
         self.connection_timeout = (float(connection_timeout) if connection_timeout is not None
-                                   else max(1.0, self.session_timeout / max(1, len(servers))))
+                                   else max(1.0, self.session_timeout / max(2, len(servers))))
         sid, pw = client_id if client_id is not None else (0, None)
         self._engine = SessionEngine(chroot=chroot, session_timeout_ms=int(session_timeout * 1000),
                                      read_only=read_only, max_buffer_size=max_buffer_size,

@@ -963,7 +963,10 @@ class ZooKeeperServer:
                     f"ZooKeeper on {self.hosts} is not running (exit code {rc}); log {self.log_path}:\n"
                     f"{_tail(self.log_path)}"
                 )
-            if self.is_serving(accept_read_only):
+            # A short probe timeout: a connection that lands in the instant between
+            # the server binding its port and loading its database is never answered
+            # nor closed (ZOOKEEPER-5051); the next probe gets through.
+            if self.is_serving(accept_read_only, probe_timeout=1.0):
                 return
             if time.monotonic() >= deadline:
                 raise ZooKeeperStartError(
