@@ -517,10 +517,10 @@ def test_recipe_factories_and_big_recursive_delete(zk: zkfast.Client) -> None:
 @pytest.mark.parametrize("calls", [1, 3000], ids=["one-call", "burst"])
 def test_what_arrives_after_sync_calls_is_read_at_once(make_client, calls: int) -> None:
     # A caller waiting for its reply reads the socket itself and mutes it in the I/O
-    # thread's epoll; back-to-back calls leave it muted until the calls stop. What
-    # arrives after the last call (a watch event, a reply with only a done-callback)
-    # must still be read then, not at the next ping: with a 40 s session that is
-    # ~13 s away, so the 6 s bounds below only fail when nobody reads.
+    # thread's epoll meanwhile. What arrives after the last call (a watch event, a
+    # reply with only a done-callback) must still be read then, not at the next
+    # ping: with a 40 s session that is ~13 s away, so the 6 s bounds below only
+    # fail when nobody reads (a mute left behind).
     zk = make_client(session_timeout=40.0)
     other = make_client()
     zk.create("/w", b"0")

@@ -15,7 +15,6 @@ never stalls replies.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import select
 import socket
@@ -173,12 +172,7 @@ class Client(ClientAPI):
         self._read_token = threading.Lock()  # held by whichever thread reads the socket
         self._rbuf = bytearray(_RECV_SIZE)     # the token holder's receive buffer
         self._rview = memoryview(self._rbuf)
-        # The I/O thread's epoll, the socket it watches and the write and read
-        # ends of a pipe that wakes it (see _lead and _read_loop).
-        self._epoll: Optional[Tuple[Any, socket.socket, int, int]] = None
-        self._muted_sock: Optional[socket.socket] = None  # muted in _epoll by a leader
-        self._lead_end = 0.0    # when the last leading caller finished
-        self._io_wake_at = 0.0  # when the I/O thread's current sleep ends
+        self._epoll: Optional[Tuple[Any, socket.socket]] = None
         self._outbuf: List[bytes] = []  # frames held back while others are in flight
         self._outbytes = 0
         self._last_recv = 0.0
@@ -709,21 +703,10 @@ class Client(ClientAPI):
             # _lead) so this thread doesn't wake for replies the caller reads.
             ep = select.epoll()
             ep.register(sock.fileno(), _READ_EVENTS)
-            wake_r, wake_w = os.pipe()
-            os.set_blocking(wake_r, False)
-            os.set_blocking(wake_w, False)
-            ep.register(wake_r, select.EPOLLIN)
-            self._epoll = (ep, sock, wake_w, wake_r)
+            self._epoll = (ep, sock)
 
             def poll(ms: int, /) -> Any:  # positional-only, as select.poll().poll
-                ready = ep.poll(ms / 1000.0)
-                if ready and any(fd == wake_r for fd, _ in ready):
-                    try:
-                        os.read(wake_r, 256)
-                    except OSError:
-                        pass
-                    ready = [r for r in ready if r[0] != wake_r]
-                return ready
+                return ep.poll(ms / 1000.0)
         else:
             poller = select.poll()
             poller.register(sock, select.POLLIN | select.POLLPRI)
@@ -752,21 +735,6 @@ class Client(ClientAPI):
                     raise ConnectionLossError(
                         f"leaving the read-only server for read-write {found[0]}:{found[1]}")
             wait = max(0.001, min(until_ping, read_timeout - idle_recv))
-            # published before the mute check: a leader that mutes after the
-            # check sees a long sleep here and unmutes itself (see _lead)
-            self._io_wake_at = now + wait
-            if self._muted_sock is sock:
-                idle_lead = now - self._lead_end
-                if idle_lead >= _UNMUTE_AFTER and token.acquire(False):
-                    try:
-                        if self._muted_sock is sock and self._sock is sock:
-                            _set_events(ep, sock, _READ_EVENTS)
-                            self._muted_sock = None
-                    finally:
-                        token.release()
-                    continue
-                wait = max(0.0005, min(wait, _UNMUTE_AFTER - idle_lead))
-                self._io_wake_at = now + wait
             if not (tls and sock.pending()):  # type: ignore[attr-defined]  # tls: it is an SSLSocket
                 if not poll(int(wait * 1000) + 1):
                     continue
@@ -828,11 +796,6 @@ class Client(ClientAPI):
             pair, self._epoll = self._epoll, None
         if pair is not None:
             pair[0].close()
-            for fd in pair[2:]:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
 
     def _read_some(self, sock: socket.socket) -> bool:
         """One recv and everything it completes; the caller holds the read token.
@@ -884,32 +847,16 @@ class Client(ClientAPI):
                 if send is not None:
                     send(req)
                 return
-            # Mute the socket in the I/O thread's epoll so our reply doesn't wake
-            # it. Back-to-back calls keep it muted (two epoll_ctl syscalls a call
-            # saved) while the I/O thread sleeps in short naps and unmutes it once
-            # callers stop leading; a call that starts a streak wakes it for that.
-            if self._muted_sock is not sock:
-                pair = self._epoll
-                if pair is not None and pair[1] is sock and _set_events(pair[0], sock, 0):
-                    self._muted_sock = sock
-                    now = _monotonic()
-                    if now - self._lead_end < _UNMUTE_AFTER and self._io_wake_at - now > _UNMUTE_AFTER:
-                        _poke(pair[2])
+            pair = self._epoll
+            muted = pair is not None and pair[1] is sock and _set_events(pair[0], sock, 0)
             try:
                 if send is not None:
                     send(req)
                 if not req.done_flag and self._sock is sock:
                     self._lead_loop(req, sock, deadline)
             finally:
-                now = _monotonic()
-                self._lead_end = now
-                if self._muted_sock is sock and self._io_wake_at - now > _UNMUTE_AFTER:
-                    # the I/O thread sleeps on: unmute now, or what arrives
-                    # next (a watch event) would wait for its wake-up
-                    pair = self._epoll
-                    if pair is not None and pair[1] is sock:
-                        _set_events(pair[0], sock, _READ_EVENTS)
-                    self._muted_sock = None
+                if muted:
+                    _set_events(pair[0], sock, _READ_EVENTS)  # type: ignore[index]  # muted: pair is set
         finally:
             token.release()
 
@@ -988,20 +935,9 @@ class Client(ClientAPI):
 
 
 _COALESCE_BYTES = 64 * 1024  # held-back frames are sent at the latest at this size
-# How long the socket stays muted after the last leading caller (see _lead):
-# the most a watch event or a reply nobody waits on can wait for the I/O thread.
-_UNMUTE_AFTER = 0.002
 _HAVE_EPOLL = hasattr(select, "epoll")
 _RW_PROBE_INTERVAL = 2.0  # seconds between isro probes while connected read-only
 _READ_EVENTS = (select.EPOLLIN | select.EPOLLPRI) if _HAVE_EPOLL else 0
-
-
-def _poke(fd: int) -> None:
-    """Wake the I/O thread from its epoll sleep (a byte down its pipe)."""
-    try:
-        os.write(fd, b"\0")
-    except OSError:  # full (it is already awake) or closed
-        pass
 
 
 def _set_events(ep: Any, sock: socket.socket, events: int) -> bool:
