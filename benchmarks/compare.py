@@ -368,6 +368,18 @@ def warm_server(raw: RawConn, plan: Dict[str, Any], log: Callable[[str], None]) 
 
 # --------------------------------------------------------------------------- adapters
 
+def _ms_each(call: Callable[[], Any], calls: int) -> List[float]:
+    """Milliseconds of each of ``calls`` blocking calls; a result (a 100k-name list)
+    is freed after its clock stops, so freeing it is not timed."""
+    out = []
+    for _ in range(calls):
+        t0 = _perf()
+        result = call()
+        out.append((_perf() - t0) * 1000)
+        del result
+    return out
+
+
 def _rate(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("inf")
 
@@ -469,13 +481,7 @@ class ThreadClientAdapter(Adapter):
     def get_children(self, calls: int) -> List[float]:
         gc_ = self.zk.get_children
         _check_children(len(gc_(KIDS)), self.plan["children"])  # warm-up
-        out = []
-        for _ in range(calls):
-            t0 = _perf()
-            kids = gc_(KIDS)
-            out.append((_perf() - t0) * 1000)
-            del kids
-        return out
+        return _ms_each(lambda: gc_(KIDS), calls)
 
     def children_once(self) -> int:
         return len(self.zk.get_children(KIDS))
@@ -496,12 +502,7 @@ class ThreadClientAdapter(Adapter):
     def get_big(self, calls: int) -> List[float]:
         get = self.zk.get
         assert len(get(BIG)[0]) == self.plan["big_size"]
-        out = []
-        for _ in range(calls):
-            t0 = _perf()
-            get(BIG)
-            out.append((_perf() - t0) * 1000)
-        return out
+        return _ms_each(lambda: get(BIG), calls)
 
     def mixed(self, base: str, threads: int, ops: int) -> List[float]:
         zk = self.zk
@@ -840,12 +841,7 @@ class RawAdapter(Adapter):
         f = raw_get_children(self.raw.next_xid(), KIDS)
         rt = self.raw.roundtrip
         rt(f)
-        out = []
-        for _ in range(calls):
-            t0 = _perf()
-            rt(f)
-            out.append((_perf() - t0) * 1000)
-        return out
+        return _ms_each(lambda: rt(f), calls)
 
     def children_once(self) -> int:
         # the raw client keeps only the reply bytes; count the names to prove it is all there
@@ -870,12 +866,7 @@ class RawAdapter(Adapter):
         f = raw_get_data(self.raw.next_xid(), BIG)
         rt = self.raw.roundtrip
         rt(f)
-        out = []
-        for _ in range(calls):
-            t0 = _perf()
-            rt(f)
-            out.append((_perf() - t0) * 1000)
-        return out
+        return _ms_each(lambda: rt(f), calls)
 
 
 ADAPTERS = {
