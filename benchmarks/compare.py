@@ -24,7 +24,7 @@ Clients (columns):
 
 Ratios are speedups: peer cost / zkfast cost, so > 1 always means zkfast is better
 (faster, or less memory). Timings are never pass/fail here; see
-tests/test_benchmarks_smoke.py for the CI smoke run.
+tests/server/test_benchmarks_smoke.py for the CI smoke run.
 """
 
 from __future__ import annotations

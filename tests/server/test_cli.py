@@ -679,6 +679,6 @@ def test_progress_bar_plain_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_exit_codes_are_documented() -> None:
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
     for code in EXIT_CODES:
         assert f"| {code} " in doc, code

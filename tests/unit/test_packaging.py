@@ -27,7 +27,7 @@ import pytest
 import zkfast
 from zkfast import _codec_py
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PKG = Path(zkfast.__file__).resolve().parent
 SOURCE_TREE = (ROOT / "setup.py").is_file() and (ROOT / "src" / "zkfast" / "_codec.pyx").is_file()
 needs_source = pytest.mark.skipif(not SOURCE_TREE, reason="needs the zkfast source tree (setup.py, src/)")

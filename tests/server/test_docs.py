@@ -22,7 +22,7 @@ import zkfast
 from zkfast import Client
 from zkfast.testing import ZooKeeperServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 OWN_DOCS = ["go-mapping.md", "architecture.md", "guide.md", "migrating-from-kazoo.md", "cli.md"]

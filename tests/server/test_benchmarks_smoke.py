@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 COMPARE = REPO / "benchmarks" / "compare.py"
 
 # Workloads every client must measure (no n/a allowed) when its library is present.
