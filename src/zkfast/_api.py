@@ -30,20 +30,11 @@ from .events import State, WatchedEvent, WatcherType
 from .hosts import DNSHostProvider, HostProvider, parse_connect_string
 from .paths import basename, parent, validate_path
 from .protocol import PendingRequest, SessionEngine
+from .steps import PROTECTED_PREFIX, Batch, Step
 from .transaction import Transaction
 
 __all__ = ["ClientAPI", "Batch", "PROTECTED_PREFIX"]
 
-PROTECTED_PREFIX = "_c_"
-
-# A generator step: one request (its result is sent back, its error thrown
-# in) or a Batch of requests sent together (a list of results/exceptions back).
-Step = Union[PendingRequest, "Batch"]
-
-
-class Batch(list):  # type: ignore[type-arg]  # a plain list at run time (a List[...] base adds Generic)
-    """Requests a composite call pipelines; the driver sends back a list of
-    results, each an exception instance where that request failed."""
 
 
 class ClientAPI:

@@ -25,7 +25,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Sequence, Tuple, Type
 
 from . import codec
-from ._api import Batch, ClientAPI, Step
+from ._api import ClientAPI
 from .errors import (
     AuthFailedError,
     ClosedError,
@@ -40,6 +40,7 @@ from .errors import (
 from .events import EventType, State, WatchedEvent
 from .hosts import HostProvider, reconnect_delay
 from .protocol import PendingRequest
+from .steps import Batch, Step
 
 __all__ = ["Client", "Future", "WatchEvent"]
 

@@ -25,10 +25,8 @@ import asyncio
 import logging
 import threading
 import time
-import uuid
-from typing import Any, Callable, Generator, List, Optional, Sequence, Tuple, TypeVar, Union, cast
+from typing import Any, Callable, Generator, List, Optional, Sequence, Tuple, TypeVar, cast
 
-from .._api import PROTECTED_PREFIX, Batch
 from ..errors import (
     ClosedError,
     ConnectionLossError,
@@ -39,6 +37,8 @@ from ..errors import (
 )
 from ..events import State
 from ..paths import validate_path
+from ..steps import PROTECTED_PREFIX, Batch
+from ._names import join, seq_of, strip_protected, to_bytes
 
 __all__ = [
     "Wait", "WaitConnected", "ensure_connected", "Flavor", "SYNC", "ASYNC", "run_sync",
@@ -53,41 +53,6 @@ _monotonic = time.monotonic
 
 #: Errors after which retrying the same idempotent read is the right thing.
 RETRYABLE = (ConnectionLossError,)
-
-
-# ---------------------------------------------------------------- small helpers
-
-def join(parent: str, name: str) -> str:
-    """``parent + "/" + name`` without doubling the root slash."""
-    return f"/{name}" if parent == "/" else f"{parent}/{name}"
-
-
-def seq_of(name: str) -> int:
-    """The 10-digit sequence suffix of a sequential node's name (-1 if none)."""
-    tail = name[-10:]
-    return int(tail) if len(tail) == 10 and tail.isdigit() else -1
-
-
-def strip_protected(name: str) -> str:
-    """``_c_<guid>-lock-0000000003`` -> ``lock-0000000003`` (other names unchanged)."""
-    if name.startswith(PROTECTED_PREFIX):
-        i = name.find("-", len(PROTECTED_PREFIX))
-        if i > 0:
-            return name[i + 1:]
-    return name
-
-
-def to_bytes(value: Union[None, str, bytes, bytearray, memoryview]) -> bytes:
-    """Identifiers may be given as str (UTF-8) or bytes; None is empty."""
-    if value is None:
-        return b""
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    return bytes(value)
-
-
-def new_guid() -> str:
-    return uuid.uuid4().hex
 
 
 def is_async_client(client: Any) -> bool:

@@ -31,13 +31,11 @@ from ._base import (
     delete_quietly,
     drive,
     ensure_connected,
-    join,
-    new_guid,
     remaining,
     run_async,
     run_sync,
-    to_bytes,
 )
+from ._names import join, new_guid, to_bytes
 
 __all__ = ["Barrier", "DoubleBarrier", "AsyncBarrier", "AsyncDoubleBarrier"]
 

@@ -34,7 +34,8 @@ from ..errors import (
 )
 from ..paths import validate_path
 from ..transaction import Delete, GetChildren, GetData
-from ._base import Batch, join
+from ._base import Batch
+from ._names import join
 from .cache import NodeData
 
 __all__ = ["walk", "get_tree", "delete_tree", "walk_async", "get_tree_async", "delete_tree_async"]

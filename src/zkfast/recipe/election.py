@@ -24,7 +24,6 @@ import logging
 import threading
 from typing import Any, Callable, Generator, List, Optional, Sequence, cast
 
-from .._api import PROTECTED_PREFIX
 from ..errors import (
     ClosedError,
     ConnectionLossError,
@@ -34,6 +33,7 @@ from ..errors import (
 )
 from ..events import EventType, State, WatchedEvent
 from ..paths import basename, validate_path
+from ..steps import PROTECTED_PREFIX
 from ._base import (
     ASYNC,
     SYNC,
@@ -41,15 +41,11 @@ from ._base import (
     Reconciler,
     create_protected,
     discard_prefixed,
-    join,
-    new_guid,
     run_async,
     run_sync,
-    seq_of,
     session_timeout_of,
-    strip_protected,
-    to_bytes,
 )
+from ._names import join, new_guid, seq_of, strip_protected, to_bytes
 from .lock import AsyncLock, Lock
 
 __all__ = ["Election", "AsyncElection", "LeaderLatch", "AsyncLeaderLatch"]

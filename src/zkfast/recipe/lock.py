@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Generator, List, Optional, Sequence
 
-from .._api import PROTECTED_PREFIX
 from ..errors import (
     CancelledError,
     ConnectionLossError,
@@ -39,6 +38,7 @@ from ..errors import (
 )
 from ..events import EventType, State, WatchedEvent
 from ..paths import basename, validate_path
+from ..steps import PROTECTED_PREFIX
 from ._base import (
     ASYNC,
     SYNC,
@@ -52,15 +52,11 @@ from ._base import (
     discard_prefixed,
     drive,
     ensure_connected,
-    join,
-    new_guid,
     remaining,
     run_async,
     run_sync,
-    seq_of,
-    strip_protected,
-    to_bytes,
 )
+from ._names import join, new_guid, seq_of, strip_protected, to_bytes
 
 __all__ = ["Lock", "ReadLock", "WriteLock", "MultiLock",
            "AsyncLock", "AsyncReadLock", "AsyncWriteLock", "AsyncMultiLock"]

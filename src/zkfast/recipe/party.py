@@ -21,20 +21,8 @@ from typing import Any, Generator, Iterator, List, Optional, Sequence
 from ..errors import NoNodeError, ZooKeeperError
 from ..events import State
 from ..paths import validate_path
-from ._base import (
-    ASYNC,
-    SYNC,
-    Batch,
-    Flavor,
-    create_unique,
-    delete_quietly,
-    drive,
-    join,
-    new_guid,
-    run_async,
-    run_sync,
-    to_bytes,
-)
+from ._base import ASYNC, SYNC, Batch, Flavor, create_unique, delete_quietly, drive, run_async, run_sync
+from ._names import join, new_guid, to_bytes
 
 __all__ = ["Party", "ShallowParty", "AsyncParty", "AsyncShallowParty"]
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from typing import Any, Generator, List, Optional, Sequence, Tuple
 
-from .._api import PROTECTED_PREFIX
 from ..errors import (
     ConnectionLossError,
     NodeExistsError,
@@ -33,6 +32,7 @@ from ..errors import (
 from ..events import WatchedEvent
 from ..paths import validate_path
 from ..records import Stat
+from ..steps import PROTECTED_PREFIX
 from ..transaction import Create, Delete
 from ._base import (
     ASYNC,
@@ -43,14 +43,11 @@ from ._base import (
     deadline_of,
     delete_quietly,
     ensure_connected,
-    join,
-    new_guid,
     remaining,
     run_async,
     run_sync,
-    seq_of,
-    strip_protected,
 )
+from ._names import join, new_guid, seq_of, strip_protected
 
 __all__ = ["Queue", "LockingQueue", "AsyncQueue", "AsyncLockingQueue"]
 

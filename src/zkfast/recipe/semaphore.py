@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generator, List, Optional, Sequence
 
-from .._api import PROTECTED_PREFIX
 from ..errors import (
     CancelledError,
     ConnectionLossError,
@@ -31,6 +30,7 @@ from ..errors import (
 )
 from ..events import State, WatchedEvent
 from ..paths import basename, validate_path
+from ..steps import PROTECTED_PREFIX
 from ._base import (
     ASYNC,
     SYNC,
@@ -43,14 +43,11 @@ from ._base import (
     discard_prefixed,
     drive,
     ensure_connected,
-    join,
-    new_guid,
     remaining,
     run_async,
     run_sync,
-    seq_of,
-    to_bytes,
 )
+from ._names import join, new_guid, seq_of, to_bytes
 from .lock import AsyncLock, Lock
 
 __all__ = ["Semaphore", "AsyncSemaphore"]
