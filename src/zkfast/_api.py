@@ -1,125 +1,112 @@
 """The ZooKeeper API written once for both clients.
 
+:class:`ClientAPI` is what a user holds: :class:`zkfast.Client` and
+:class:`zkfast.AsyncClient` are ClientAPIs over a different session
+(:class:`zkfast.client.ThreadSession`, :class:`zkfast.aio.AsyncioSession`).
 Every public call builds a request with the engine and hands it to
 ``self._call`` (the sync client returns the result, the async client an
-awaitable). Calls that take several round trips (``ensure_path``, recursive
-delete, protected creates) are generators that yield requests and receive
-results; ``self._run`` drives them, blocking or awaiting. So a fix in the
-logic here is a fix for both clients.
+awaitable). Calls that take several round trips are step generators
+(:mod:`zkfast.compound`, :mod:`zkfast.tree`) that ``self._run`` drives,
+blocking or awaiting. So a fix here is a fix for both clients.
+
+The constructor's defaults are written here, once, for both clients; each
+option is described in :class:`zkfast.config.ClientConfig`.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
-import uuid
-from typing import Any, Callable, Dict, Generator, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, ClassVar, Dict, Optional, Sequence, Tuple, Type, Union
 
-from .errors import (
-    ConnectionLossError,
-    InvalidArgumentError,
-    NoAuthError,
-    NodeExistsError,
-    NoNodeError,
-    NotEmptyError,
-    SessionExpiredError,
-    TransactionFailedError,
-    ZooKeeperError,
-)
+from . import compound, tree
+from .config import DEFAULT_MAX_REQUEST_SIZE, ClientConfig, SocketFactory
+from .errors import ConnectionLossError, NoWatcherError, ProtocolError
 from .events import State, WatchedEvent, WatcherType
-from .hosts import DNSHostProvider, HostProvider, parse_connect_string
-from .paths import basename, parent, validate_path
-from .protocol import PendingRequest, SessionEngine
-from .steps import PROTECTED_PREFIX, Batch, Step
+from .hosts import Address, HostProvider
+from .interface import RequestFactory
+from .paths import validate_path
+from .requests import PendingRequest
+from .session import Session
+from .steps import Done, StepGen
 from .transaction import Transaction
 
-__all__ = ["ClientAPI", "Batch", "PROTECTED_PREFIX"]
-
+__all__ = ["ClientAPI"]
 
 
 class ClientAPI:
     """Public methods shared by :class:`Client` and :class:`AsyncClient`."""
 
-    _engine: SessionEngine
-    default_acl: Optional[Sequence[Any]]
-    _rw_probe_index = 0
+    #: True for :class:`zkfast.AsyncClient`: calls return awaitables.
+    is_async: ClassVar[bool] = False
+    _session_class: ClassVar[Type[Session]]
+    _session: Session
 
-    def _configure(self, hosts: str, session_timeout: float, connection_timeout: Optional[float],
-                   auth_data: Optional[Sequence[Tuple[str, Any]]],
-                   default_acl: Optional[Sequence[Any]], read_only: bool,
-                   ssl_context: Optional[ssl.SSLContext], host_provider: Optional[HostProvider],
-                   max_buffer_size: int, max_request_size: int,
-                   client_id: Optional[Tuple[int, bytes]], sasl_options: Optional[Dict[str, Any]],
-                   logger: logging.Logger,
-                   event_callback: Optional[Callable[[WatchedEvent], Any]]) -> None:
-        """The constructor arguments both clients share (see :class:`zkfast.Client`)."""
-        servers, chroot = parse_connect_string(hosts)
-        if session_timeout <= 0:
-            raise InvalidArgumentError("session_timeout must be positive")
-        self.hosts = hosts
-        self.session_timeout = float(session_timeout)
-        self.default_acl = default_acl
-        self.read_only = read_only
-        self.ssl_context = ssl_context
-        self.sasl_options = sasl_options
-        self.log = logger
-        self._servers = servers
-        # "is not None": a provider with no servers yet has len() 0, so it is falsy
-        self._host_provider: HostProvider = (host_provider if host_provider is not None
-                                             else DNSHostProvider())
-        self._host_provider.init(servers)
-        # Each host gets its share of the session timeout (like the reference client),
-        # but never all of it: a server can accept a connection and then neither answer
-        # nor close it (ZooKeeper does this to a connection taken in the instant between
-        # binding its port and loading its database, ZOOKEEPER-5051). Waiting the whole
-        # session timeout there leaves no time to resume the session once it is up.
-        self.connection_timeout = (float(connection_timeout) if connection_timeout is not None
-                                   else max(1.0, self.session_timeout / max(2, len(servers))))
-        sid, pw = client_id if client_id is not None else (0, None)
-        self._engine = SessionEngine(chroot=chroot, session_timeout_ms=int(session_timeout * 1000),
-                                     read_only=read_only, max_buffer_size=max_buffer_size,
-                                     max_request_size=max_request_size,
-                                     auth_data=auth_data or (), session_id=sid, session_passwd=pw)
-        self._listeners: List[Callable[[State], Any]] = []
-        self._event_callback = event_callback
-        self._announced_state = self._engine.state  # what listeners last heard
-        self.server: Optional[Tuple[str, int]] = None
-        self.last_error: Optional[BaseException] = None
+    def __init__(self, hosts: Union[str, Sequence[str]] = "127.0.0.1:2181",
+                 session_timeout: float = 10.0, *,
+                 connection_timeout: Optional[float] = None,
+                 auth_data: Optional[Sequence[Tuple[str, Any]]] = None,
+                 default_acl: Optional[Sequence[Any]] = None,
+                 read_only: bool = False,
+                 ssl_context: Optional[ssl.SSLContext] = None,
+                 host_provider: Optional[HostProvider] = None,
+                 connect: Optional[SocketFactory] = None,
+                 max_buffer_size: Optional[int] = None,
+                 max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
+                 client_id: Optional[Tuple[int, bytes]] = None,
+                 sasl_options: Optional[Dict[str, Any]] = None,
+                 logger: Optional[logging.Logger] = None,
+                 event_callback: Optional[Callable[[WatchedEvent], Any]] = None,
+                 name: Optional[str] = None) -> None:
+        config = ClientConfig.build(
+            hosts, session_timeout, connection_timeout=connection_timeout, auth_data=auth_data,
+            default_acl=default_acl, read_only=read_only, ssl_context=ssl_context,
+            host_provider=host_provider, connect=connect, max_buffer_size=max_buffer_size,
+            max_request_size=max_request_size, client_id=client_id, sasl_options=sasl_options,
+            logger=logger, event_callback=event_callback, name=name)
+        session = self._session_class(config)
+        #: The client's configuration (:class:`zkfast.config.ClientConfig`).
+        self.config = config
+        #: The ACL ``create`` uses when none is given (may be changed).
+        self.default_acl: Optional[Sequence[Any]] = config.default_acl
+        self.log = config.logger
+        self._session = session
+        self._engine = session.engine
+        #: The engine's request builders (:class:`zkfast.interface.RequestFactory`).
+        self.requests: RequestFactory = session.engine
+        # Bound methods of the session, looked up once (the hot path).
+        self._call: Callable[[PendingRequest], Any] = session.call
+        self._submit: Callable[[PendingRequest], Any] = session.submit
+        self._run: Callable[[StepGen], Any] = session.run_steps
 
-    def _next_rw_probe_target(self) -> Optional[Tuple[str, int]]:
-        """While connected read-only: the next other server to ask ``isro``
-        (round robin over the provider's addresses)."""
-        provider_addrs = getattr(self._host_provider, "addresses", None)
-        candidates = [a for a in (provider_addrs or self._servers) if tuple(a) != self.server]
-        if not candidates:
-            return None
-        index = self._rw_probe_index
-        self._rw_probe_index = index + 1
-        host, port = candidates[index % len(candidates)]
-        return (host, port)
+    # ------------------------------------------------------------ the recipe interface
+    # (zkfast.interface.SessionClient: what recipes and multi-step calls use)
 
-    # provided by the concrete client
-    def _set_state(self, state: State) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def run_steps(self, gen: StepGen) -> Any:
+        """Drive a step generator (:mod:`zkfast.steps`) to its end: its result
+        (Client) or an awaitable of it (AsyncClient)."""
+        return self._run(gen)
 
-    def _fail_queue(self, error_type: Type[ZooKeeperError]) -> None:  # pragma: no cover
-        raise NotImplementedError
+    def submit(self, req: PendingRequest) -> Any:
+        """Send one request built with ``client.requests``: a :class:`zkfast.Future`
+        (Client) or an asyncio future (AsyncClient)."""
+        return self._submit(req)
 
-    def _on_expired(self, error: SessionExpiredError) -> None:
-        """The server said the session is gone: tell listeners, end every watch
-        with NOT_WATCHING, fail what was queued, and start over with a new session."""
-        self.log.warning("session expired")
-        self._set_state(State.EXPIRED)
-        self._engine.session_ended(error)
-        self._flush_events()
-        self._fail_queue(SessionExpiredError)
-        self._set_state(State.CONNECTING)
+    def run_in_background(self, gen: StepGen, done: Optional[Done] = None) -> None:
+        """Drive a step generator without blocking; ``done(result, error)`` hears the end."""
+        self._session.run_in_background(gen, done)
 
-    def _tls_hostname(self, addr: Tuple[str, int]) -> str:
-        """The name a TLS certificate is checked against: the host name as the
-        connect string gave it, not the address it resolved to."""
-        origin = getattr(self._host_provider, "origin", None)
-        return str(origin(addr)) if origin is not None else addr[0]
+    def call_later(self, delay: float, fn: Callable[[], Any]) -> Any:
+        """Run ``fn()`` after ``delay`` seconds (a timer thread, or the event loop)."""
+        return self._session.call_later(delay, fn)
+
+    def new_event(self) -> Any:
+        """A ``threading.Event`` (Client) or an ``asyncio.Event`` (AsyncClient)."""
+        return self._session.new_event()
+
+    def wait_connected(self, timeout: Optional[float] = None) -> Any:
+        """Whether the client is connected within ``timeout`` (awaitable on AsyncClient)."""
+        return self._session.wait_connected(timeout)
 
     # ------------------------------------------------------------ session properties
 
@@ -145,26 +132,52 @@ class ClientAPI:
         return self._engine.chroot
 
     @property
+    def hosts(self) -> str:
+        return self.config.hosts
+
+    @property
+    def session_timeout(self) -> float:
+        """The session timeout asked for, in seconds."""
+        return self.config.session_timeout
+
+    @property
     def negotiated_session_timeout(self) -> float:
-        return self._engine.negotiated_timeout_ms / 1000.0
+        """The session timeout the server granted, in seconds."""
+        return self._engine.negotiated_timeout
+
+    @property
+    def connection_timeout(self) -> float:
+        return self.config.connection_timeout
+
+    @property
+    def read_only(self) -> bool:
+        return self.config.read_only
+
+    @property
+    def ssl_context(self) -> Optional[ssl.SSLContext]:
+        return self.config.ssl_context
+
+    @property
+    def sasl_options(self) -> Optional[Dict[str, Any]]:
+        return self.config.sasl_options
+
+    @property
+    def server(self) -> Optional[Address]:
+        """``(host, port)`` of the server of the current (or last) connection."""
+        return self._session.server
+
+    @property
+    def last_error(self) -> Optional[BaseException]:
+        """Why the last connection (or connection attempt) ended."""
+        return self._session.last_error
 
     def add_listener(self, fn: Callable[[State], Any]) -> None:
         """Call ``fn(state)`` at every state change, in order, on the client's
         dispatcher (AsyncClient awaits it if it is a coroutine function)."""
-        self._listeners.append(fn)
+        self._session.add_listener(fn)
 
     def remove_listener(self, fn: Callable[[State], Any]) -> None:
-        try:
-            self._listeners.remove(fn)
-        except ValueError:
-            pass
-
-    # provided by the concrete client
-    def _call(self, req: PendingRequest) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _run(self, gen: Generator[Step, Any, Any]) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+        self._session.remove_listener(fn)
 
     def _acl(self, acl: Optional[Sequence[Any]]) -> Optional[Sequence[Any]]:
         return acl if acl is not None else self.default_acl
@@ -191,38 +204,16 @@ class ClientAPI:
         req = build()
         if not makepath:
             return self._call(req)
-        return self._run(self._create_makepath(req, build, path, acl))
+        first = [req]
 
-    def _create_makepath(self, req: PendingRequest, build: Callable[[], PendingRequest],
-                         path: str, acl: Optional[Sequence[Any]]) -> Generator[Step, Any, Any]:
-        try:
-            return (yield req)
-        except NoNodeError:
-            pass
-        yield from self._ensure_path(parent(path), acl)
-        return (yield build())
+        def build_once() -> PendingRequest:  # the request already built, then fresh ones
+            return first.pop() if first else build()
+        return self._run(compound.create_makepath(self, build_once, path, acl))
 
     def ensure_path(self, path: str, acl: Optional[Sequence[Any]] = None) -> Any:
         """Create ``path`` and any missing parents; existing nodes are fine."""
         validate_path(path)
-        return self._run(self._ensure_path(path, acl))
-
-    def _ensure_path(self, path: str, acl: Optional[Sequence[Any]]) -> Generator[Step, Any, Any]:
-        if path == "/":
-            return True
-        try:
-            yield self._engine.op_create(path, b"", self._acl(acl))
-            return True
-        except NodeExistsError:
-            return True
-        except NoNodeError:
-            pass
-        yield from self._ensure_path(parent(path), acl)
-        try:
-            yield self._engine.op_create(path, b"", self._acl(acl))
-        except NodeExistsError:
-            pass
-        return True
+        return self._run(compound.ensure_path(self, path, acl))
 
     def get(self, path: str, watch: Optional[Callable[..., Any]] = None) -> Any:
         """``(value, Stat)`` of a node; ``watch`` fires once on its next change."""
@@ -250,31 +241,8 @@ class ClientAPI:
             return self._call(req)
         if version == -1:
             # pipelined: list breadth first, delete deepest first in multi batches
-            from .recipe.bulk import MAX_REQUESTS, OPS_PER_REQUEST, _delete_tree_gen
-            return self._run(_delete_tree_gen(self, path, OPS_PER_REQUEST, MAX_REQUESTS))
-        return self._run(self._delete_recursive(path, version))
-
-    def _delete_recursive(self, path: str, version: int = -1) -> Generator[Step, Any, Any]:
-        # Depth first; each level's children are deleted as one pipelined batch.
-        while True:
-            try:
-                children = yield self._engine.op_get_children(path)
-            except NoNodeError:
-                return True
-            except NoAuthError:
-                children = []  # unreadable, but deletable if it has no children
-            sep = "" if path == "/" else "/"
-            for name in children:
-                yield from self._delete_recursive(f"{path}{sep}{name}")
-            if path == "/":
-                return True
-            try:
-                yield self._engine.op_delete(path, version)
-                return True
-            except NoNodeError:
-                return True
-            except NotEmptyError:
-                continue  # a child appeared meanwhile: go again
+            return self._run(tree.delete_tree(self, path))
+        return self._run(compound.delete_recursive(self, path, version))
 
     def sync(self, path: str) -> Any:
         """Let this server catch up with the leader for ``path`` before the next read."""
@@ -308,7 +276,7 @@ class ClientAPI:
         """Add an identity to the session (``"digest", "user:password"``); replayed on reconnect."""
         return self._run(self._add_auth(scheme, credential))
 
-    def _add_auth(self, scheme: str, credential: Union[str, bytes]) -> Generator[Step, Any, Any]:
+    def _add_auth(self, scheme: str, credential: Union[str, bytes]) -> StepGen:
         req = self._engine.op_auth(scheme, credential)
         yield req
         self._engine.auth_succeeded(req)
@@ -319,15 +287,6 @@ class ClientAPI:
     def transaction(self) -> Transaction[Any]:
         """A builder: ``zk.transaction().check(p, 3).set_data(p, b"x").commit()``."""
         return Transaction(self)
-
-    def _commit(self, ops: Sequence[Any]) -> Any:
-        return self._run(self._commit_gen(ops))
-
-    def _commit_gen(self, ops: Sequence[Any]) -> Generator[Step, Any, Any]:
-        try:
-            return (yield self._engine.op_multi(ops))
-        except TransactionFailedError as e:
-            return e.results
 
     def multi(self, *ops: Any) -> Any:
         """Apply ops atomically; raises :class:`TransactionFailedError` (with
@@ -352,77 +311,51 @@ class ClientAPI:
         getting a *_WATCH_REMOVED event. ``local=True`` removes them only here,
         even while disconnected."""
         validate_path(path)
-        return self._run(self._remove_watches(path, WatcherType(watcher_type), watch, local))
+        return self._run(self.remove_watches_steps(path, WatcherType(watcher_type), watch, local))
 
-    def _remove_watches(self, path: str, watcher_type: WatcherType,
-                        watch: Optional[Callable[..., Any]], local: bool
-                        ) -> Generator[Step, Any, Any]:
+    def remove_watches_steps(self, path: str, watcher_type: int,
+                             watch: Optional[Callable[..., Any]], local: bool) -> StepGen:
+        """:meth:`remove_watches` as a step generator (for recipes to ``yield from``)."""
         engine = self._engine
-        if not engine.watches.has(engine._path(path), watcher_type, watch):
-            from .errors import NoWatcherError
+        watches = engine.watches
+        spath = engine.server_path(path)
+        if not watches.has(spath, watcher_type, watch):
             raise NoWatcherError(path=path)
-        if not local and (watch is None or not self._other_watchers(path, watcher_type, watch)):
-            server_type: Optional[WatcherType] = watcher_type
+        if not local and (watch is None
+                          or not watches.others_need_server_watch(spath, watcher_type, watch)):
+            server_type: Optional[int] = watcher_type
             if watcher_type in (WatcherType.PERSISTENT, WatcherType.PERSISTENT_RECURSIVE):
                 # 3.6-3.8 servers take only CHILDREN/DATA/ANY here; ANY would also drop
                 # the one-shot watches on this path, so keep the server's watch while
                 # any remain and just stop delivering its events.
                 server_type = WatcherType.ANY
-                if self._other_watchers(path, WatcherType.ANY, None, exclude=watcher_type):
+                if watches.others_need_server_watch(spath, WatcherType.ANY, None, one_shot_only=True):
                     server_type = None
             if server_type is not None:
                 yield engine.op_remove_watches(path, server_type)
         engine.remove_local_watches(path, watcher_type, watch)
-        self._flush_events()
+        self._session.flush_events()
         return True
 
-    def _other_watchers(self, path: str, watcher_type: WatcherType, watch: Any,
-                        exclude: Optional[WatcherType] = None) -> bool:
-        """Does anyone but ``watch`` still need the server-side watch?
-        (``exclude``: leave that kind of watch out of the question.)"""
-        w = self._engine.watches
-        spath = self._engine._path(path)
-        tables = []
-        if watcher_type in (WatcherType.DATA, WatcherType.ANY):
-            tables += [w.data, w.exist]
-        if watcher_type in (WatcherType.CHILDREN, WatcherType.ANY):
-            tables.append(w.child)
-        if watcher_type in (WatcherType.PERSISTENT, WatcherType.ANY) and exclude is None:
-            tables.append(w.persistent)
-        if watcher_type in (WatcherType.PERSISTENT_RECURSIVE, WatcherType.ANY) and exclude is None:
-            tables.append(w.recursive)
-        with w.lock:
-            return any(set(t.get(spath, ())) - {watch} for t in tables)
-
-    def _flush_events(self) -> None:  # pragma: no cover - provided by clients
-        raise NotImplementedError
-
     # go-zookeeper style: the result plus an object that completes with the event
-
-    def _watch_future(self) -> Tuple[Callable[[Any], Any], Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _with_watch(self, req: PendingRequest, fut: Any) -> Generator[Step, Any, Any]:
-        result = yield req
-        return (*result, fut) if isinstance(result, tuple) else (result, fut)
 
     def get_w(self, path: str) -> Any:
         """``(value, Stat, watch)`` where ``watch`` completes with the node's next
         change (go's GetW): ``watch.wait(timeout)`` on Client, ``await watch`` on AsyncClient."""
-        cb, fut = self._watch_future()
-        return self._run(self._with_watch(self._engine.op_get(path, cb), fut))
+        watcher, watch = self._session.new_watch_future()
+        return self._run(compound.with_watch(self._engine.op_get(path, watcher), watch))
 
     def children_w(self, path: str) -> Any:
         """``(children, Stat, watch)`` (go's ChildrenW)."""
-        cb, fut = self._watch_future()
-        return self._run(self._with_watch(self._engine.op_get_children(path, cb, True), fut))
+        watcher, watch = self._session.new_watch_future()
+        return self._run(compound.with_watch(self._engine.op_get_children(path, watcher, True), watch))
 
     def exists_w(self, path: str) -> Any:
         """``(Stat or None, watch)`` (go's ExistsW)."""
-        cb, fut = self._watch_future()
-        return self._run(self._with_watch(self._engine.op_exists(path, cb), fut))
+        watcher, watch = self._session.new_watch_future()
+        return self._run(compound.with_watch(self._engine.op_exists(path, watcher), watch))
 
-    # ------------------------------------------------------------ recipes' helpers
+    # ------------------------------------------------------------ protected creates
 
     def create_protected_ephemeral_sequential(self, path: str, value: bytes = b"",
                                               acl: Optional[Sequence[Any]] = None) -> Any:
@@ -433,40 +366,32 @@ class ClientAPI:
         never leaves two nodes behind.
         """
         validate_path(path, sequential=True)
-        return self._run(self._create_protected(path, value, acl, ephemeral=True))
+        return self._run(compound.create_protected(self, path, value, acl, ephemeral=True))
 
-    def _create_protected(self, path: str, value: bytes, acl: Optional[Sequence[Any]],
-                          ephemeral: bool = True, guid: Optional[str] = None
-                          ) -> Generator[Step, Any, Any]:
-        guid = guid or uuid.uuid4().hex
-        par = parent(path)
-        prefix = f"{PROTECTED_PREFIX}{guid}-"
-        full = f"{'' if par == '/' else par}/{prefix}{basename(path)}"
-        first = True
-        while True:
-            if not first:
-                try:
-                    children = yield self._engine.op_get_children(par)
-                except ConnectionLossError:
-                    continue
-                for name in children:
-                    if name.startswith(prefix):
-                        return f"{'' if par == '/' else par}/{name}"
-            first = False
-            try:
-                return (yield self._engine.op_create(full, value, self._acl(acl),
-                                                     ephemeral=ephemeral, sequence=True))
-            except ConnectionLossError:
-                continue
+    # ------------------------------------------------------------ extras
 
-
+    def _server_version(self, timeout: float) -> Any:
+        """The server's version, read with the ``srvr`` four-letter word (runs
+        as a plain blocking call on Client; AsyncClient runs it in an executor)."""
+        from . import flw
+        server = self.server
+        if server is None or not self.connected:
+            raise ConnectionLossError("not connected to a server")
+        host, port = server
+        stats = flw.srvr([f"{host}:{port}"], timeout=timeout)
+        st = next(iter(stats.values()))
+        if st.error is not None:
+            raise ProtocolError(f"srvr failed on {host}:{port}: {st.error}")
+        return str(st.version)
 
 def _recipe_factory(name: str) -> Callable[..., Any]:
     def make(self: ClientAPI, *args: Any, **kwargs: Any) -> Any:
         from . import recipe  # lazy: `import zkfast` does not load the recipes
-        return getattr(recipe.RecipeMethods, name)(self, *args, **kwargs)
+        cls = getattr(recipe, f"Async{name}" if self.is_async else name)
+        return cls(self, *args, **kwargs)
     make.__name__ = make.__qualname__ = name
-    make.__doc__ = f"``zk.{name}(...)``: the :mod:`zkfast.recipe` {name} on this client."
+    make.__doc__ = (f"``zk.{name}(...)`` is ``zkfast.recipe.{name}(zk, ...)`` "
+                    f"(``Async{name}`` on an AsyncClient).")
     return make
 
 

@@ -1,4 +1,5 @@
-"""The asyncio client: the same engine and API as :class:`zkfast.Client`, awaited.
+"""The asyncio client: the same engine, session core and API as
+:class:`zkfast.Client`, awaited.
 
 >>> import asyncio
 >>> from zkfast import AsyncClient
@@ -12,57 +13,76 @@ Requests pipeline naturally: frames written in the same loop iteration go out
 in one ``send``. Watch callbacks and state listeners (plain functions or
 coroutine functions) run in order on a dispatcher task, never inside
 ``data_received``.
+
+A client belongs to the event loop it was started on: a call from another
+loop raises :class:`~zkfast.WrongEventLoopError` and changes nothing, and
+``close()`` still works after that loop has closed. Only portable loop
+features are used (stream transports, ``BufferedProtocol``), so the Windows
+proactor loop works too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-import logging
-import ssl as _ssl
 import time
-from collections import deque
-from typing import Any, Callable, Deque, Dict, Generator, List, Optional, Sequence, Tuple, Type, cast
+import warnings
+from asyncio import events as _asyncio_events
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
-from . import codec
 from ._api import ClientAPI
 from .errors import (
     AuthFailedError,
+    ClientForkedError,
     ClosedError,
     ConnectionLossError,
-    InvalidArgumentError,
-    SessionExpiredError,
+    ProtocolError,
     WaitTimeoutError,
+    WrongEventLoopError,
     ZooKeeperError,
 )
-from .events import EventType, State, WatchedEvent
-from .hosts import HostProvider, reconnect_delay
-from .protocol import PendingRequest
-from .steps import Batch, Step
+from .events import State, WatchedEvent
+from .hosts import Address
+from .requests import PendingRequest
+from .session import (
+    HEARTBEAT_DEAD,
+    HEARTBEAT_PING,
+    HEARTBEAT_PROBE,
+    Close,
+    Open,
+    Ready,
+    Receive,
+    Send,
+    Serve,
+    Session,
+    Sleep,
+)
+from .steps import DONE, Batch, Done, StepGen, Wait, WaitConnected, advance
 
-__all__ = ["AsyncClient"]
+__all__ = ["AsyncClient", "AsyncioSession"]
 
-_RW_PROBE_INTERVAL = 2.0  # seconds between isro probes while connected read-only
-
-log = logging.getLogger("zkfast.aio")
 _monotonic = time.monotonic
-Address = Tuple[str, int]
+_running_loop = _asyncio_events._get_running_loop  # C; None outside a running loop
+_NO_LOCK = contextlib.nullcontext()
 
 
 class _Connection(asyncio.BufferedProtocol):
-    """One TCP connection: feeds the engine, completes futures.
+    """One TCP connection. During the handshake its bytes are buffered for the
+    session's :class:`Receive` steps; once serving, they go straight to the
+    engine. A BufferedProtocol, so the transport reads into one reused buffer
+    instead of allocating 256 KiB of fresh bytes for every recv."""
 
-    A BufferedProtocol, so the transport reads into one reused buffer instead
-    of allocating 256 KiB of fresh bytes for every recv."""
-
-    def __init__(self, client: AsyncClient) -> None:
-        self.client = client
+    def __init__(self, session: AsyncioSession) -> None:
+        self.session = session
         self._rbuf = bytearray(256 * 1024)
         self._rview = memoryview(self._rbuf)
         self.transport: Optional[asyncio.Transport] = None
-        self.handshake: asyncio.Future[Any] = client._loop.create_future()
-        self.closed: asyncio.Future[Optional[BaseException]] = client._loop.create_future()
-        self.handshaking = True
+        loop = session._loop
+        self.closed: asyncio.Future[Optional[BaseException]] = loop.create_future()
+        self.serving = False
+        self._pending = bytearray()       # handshake bytes not yet received by a step
+        self._arrived: Optional[asyncio.Future[None]] = None
         self.last_recv = _monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -72,60 +92,547 @@ class _Connection(asyncio.BufferedProtocol):
         return self._rview
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._rview[:nbytes])
+        if self.serving:
+            self.session._data_received(self, self._rview[:nbytes])
+            return
+        self._pending += self._rview[:nbytes]
+        self._wake()
 
     def eof_received(self) -> Optional[bool]:
         return False  # close the transport; connection_lost follows
 
-    def data_received(self, data: Any) -> None:
-        client = self.client
-        engine = client._engine
-        if self.handshaking:
-            try:
-                resp = engine.receive_handshake(data)
-            except BaseException as e:  # noqa: BLE001 - handed to the connect task
-                if not self.handshake.done():
-                    self.handshake.set_exception(e)
-                return
-            if resp is None:
-                return
-            self.last_recv = _monotonic()
-            self.handshaking = False
-            if not self.handshake.done():
-                self.handshake.set_result(resp)
-            data = b""
-        frames = engine.frames_received
-        try:
-            done = engine.receive(data)
-        except ZooKeeperError as e:  # corrupt stream / protocol violation
-            for req, result, exc in engine.take_corrupt_completions():
-                client._complete(req, result, exc)
-            client._flush_events()
-            self.abort(e)
-            return
-        if engine.frames_received != frames:
-            # whole frames prove the server alive, not the bytes of a giant one
-            self.last_recv = _monotonic()
-        complete = client._complete
-        for req, result, exc in done:
-            complete(req, result, exc)
-        if engine.events:
-            client._flush_events()
-        if engine.state == State.AUTH_FAILED:
-            self.abort(AuthFailedError())
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
+        if not self.closed.done():
+            self.closed.set_result(exc)
+        self._wake()
 
-    def abort(self, error: BaseException) -> None:
+    def _wake(self) -> None:
+        arrived = self._arrived
+        if arrived is not None and not arrived.done():
+            arrived.set_result(None)
+
+    async def receive(self, timeout: float) -> bytes:
+        """Bytes that arrived during the handshake (waiting up to ``timeout``)."""
+        deadline = _monotonic() + timeout
+        while not self._pending:
+            if self.closed.done():
+                raise ConnectionLossError("server closed the connection during the handshake")
+            remaining = deadline - _monotonic()
+            if remaining <= 0:
+                raise ConnectionLossError(f"no answer within {timeout:.1f}s")
+            self._arrived = self.session._loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._arrived), remaining)
+            except asyncio.TimeoutError:
+                pass
+        data = bytes(self._pending)
+        self._pending.clear()
+        return data
+
+    def start_serving(self) -> bytes:
+        """From now on bytes go to the engine; returns what was already buffered."""
+        self.serving = True
+        data = bytes(self._pending)
+        self._pending.clear()
+        return data
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def abort(self, error: Optional[BaseException] = None) -> None:
         if not self.closed.done():
             self.closed.set_result(error)
         if self.transport is not None:
             self.transport.abort()
 
-    def connection_lost(self, exc: Optional[BaseException]) -> None:
-        if not self.handshake.done():
-            self.handshake.set_exception(ConnectionLossError(
-                f"connection closed during the handshake{f': {exc}' if exc else ''}"))
-        if not self.closed.done():
-            self.closed.set_result(exc)
+
+class _ProbeLink:
+    """A plain stream connection for a four-letter-word probe."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+
+class AsyncioSession(Session):
+    """The session core on an asyncio event loop."""
+
+    is_async = True
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self._out: List[bytes] = []
+        self._flush_scheduled = False
+        self._conn: Optional[_Connection] = None
+        # set by start(), before anything uses them
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self._main_task: Optional[asyncio.Task[None]] = None
+        self._dispatch_task: Optional[asyncio.Task[None]] = None
+        self._dispatch_q: Optional[asyncio.Queue[Any]] = None
+        self._state_changed: Optional[asyncio.Event] = None
+        self._wake: Optional[asyncio.Event] = None
+        self._tasks: set[asyncio.Task[Any]] = set()  # background step runs, kept referenced
+
+    # ------------------------------------------------------------ hooks for Session
+
+    def _io_lock(self) -> Any:
+        return _NO_LOCK
+
+    def _enter_state(self, state: State) -> bool:
+        changed = self.engine.transition(state)
+        if self._state_changed is not None:
+            self._state_changed.set()
+        return changed
+
+    def _dispatch(self, fn: Callable[[Any], Any], arg: Any) -> None:
+        if self._dispatch_q is not None:
+            self._dispatch_q.put_nowait((fn, arg))
+
+    def _complete(self, req: PendingRequest, result: Any, exc: Optional[BaseException]) -> None:
+        if req.done_flag:
+            return
+        req.result_value = result
+        req.exception_value = exc
+        req.done_flag = True
+        fut = req.waiter
+        if fut is None or fut.done():
+            return
+        if fut.get_loop().is_closed():
+            return  # its loop is gone: nobody can await it any more
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+
+    def _detach(self) -> List[PendingRequest]:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.abort()
+            except RuntimeError:  # the loop is closed
+                pass
+        self._out = []
+        return self.engine.connection_lost()
+
+    # ------------------------------------------------------------ the loop this client belongs to
+
+    def _check_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            self.check_usable()
+            raise ClosedError("AsyncClient is not started (await start() or use async with)")
+        if _running_loop() is not loop:
+            if self._forked:
+                raise ClientForkedError()
+            raise WrongEventLoopError(
+                "this AsyncClient was started on another event loop"
+                + (" (which is closed)" if loop.is_closed() else ""))
+        return loop
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def started(self) -> bool:
+        return self._main_task is not None
+
+    async def start(self, timeout: float) -> None:
+        self.check_usable()
+        if self._main_task is None:
+            loop = self._loop = asyncio.get_running_loop()
+            self._dispatch_q = asyncio.Queue()
+            self._state_changed = asyncio.Event()
+            self._wake = asyncio.Event()
+            name = self.config.name
+            self._dispatch_task = loop.create_task(self._dispatch_main(),
+                                                   name=f"zkfast-dispatch[{name}]")
+            self._main_task = loop.create_task(self._connection_main(),
+                                               name=f"zkfast-connect[{name}]")
+        else:
+            self._check_loop()
+        if not await self.wait_connected(timeout):
+            err = self.last_error
+            auth_failed = self.engine.state == State.AUTH_FAILED
+            await self.close()
+            if auth_failed:
+                raise AuthFailedError()
+            raise WaitTimeoutError(f"could not connect to {self.config.hosts} within {timeout}s"
+                                   + (f" (last error: {err})" if err else ""))
+
+    async def wait_connected(self, timeout: Optional[float] = None) -> bool:
+        self._check_loop()
+        deadline = None if timeout is None else _monotonic() + timeout
+        changed = self._state_changed
+        assert changed is not None
+        while not self.engine.state.is_connected:
+            if self._closing or self._closed or self.engine.state == State.AUTH_FAILED:
+                return False
+            remaining = None if deadline is None else deadline - _monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            changed.clear()
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                return False
+        return True
+
+    async def close(self, timeout: float = 2.0) -> None:
+        if self._closed:
+            return
+        if self._forked:
+            self._close_forked()
+            return
+        loop = self._loop
+        if loop is None:  # never started
+            self.finish_close()
+            return
+        running = _running_loop()
+        if running is not loop:
+            if not loop.is_closed() and loop.is_running():
+                # the client's loop runs in another thread: close there
+                fut = asyncio.run_coroutine_threadsafe(self._close(timeout), loop)
+                await asyncio.wrap_future(fut)
+            else:
+                self._close_without_loop()
+            return
+        await self._close(timeout)
+
+    async def _close(self, timeout: float) -> None:
+        if self._closed or self._closing:
+            return
+        conn = self._conn
+        if conn is not None and self.engine.state.is_connected:
+            self._session_closing = True
+            try:
+                await asyncio.wait_for(self.call(self.engine.op_close()), timeout)
+            except (ZooKeeperError, asyncio.TimeoutError):
+                pass
+        self._closing = True
+        if self._wake is not None:
+            self._wake.set()
+        conn = self._conn
+        if conn is not None:
+            conn.abort()
+        main = self._main_task
+        if main is not None and main is not asyncio.current_task():
+            main.cancel()
+            try:
+                await main
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        self.finish_close()
+        dt = self._dispatch_task
+        if dt is not None and self._dispatch_q is not None:
+            self._dispatch_q.put_nowait(None)
+            if dt is not asyncio.current_task():  # closed from a callback: it ends after it
+                try:
+                    await asyncio.wait_for(asyncio.shield(dt), timeout + 5)
+                except (asyncio.TimeoutError, asyncio.CancelledError):
+                    dt.cancel()
+
+    def _close_without_loop(self) -> None:
+        """close() after the client's loop has stopped or closed: free the
+        socket and finish without running anything on that loop."""
+        self._closing = True
+        self._dispatch_q = None  # no dispatcher will run again
+        self.finish_close()
+
+    def _close_forked(self) -> None:
+        """close() in a child process after fork: touch nothing shared with the parent."""
+        self._closing = True
+        self._closed = True
+        self._conn = None
+
+    def close_in_background(self) -> None:
+        """Close without waiting (garbage collection of an unclosed client)."""
+        loop = self._loop
+        if self._closed or self._forked or loop is None:
+            return
+        if loop.is_closed() or not loop.is_running():
+            self._close_without_loop()
+            return
+        try:
+            loop.call_soon_threadsafe(lambda: loop.create_task(self.close()))
+        except RuntimeError:
+            self._close_without_loop()
+
+    # ------------------------------------------------------------ sending
+
+    def call(self, req: PendingRequest) -> asyncio.Future[Any]:
+        """Send ``req``: a future of its result (pipelined: nothing waits)."""
+        loop = self._check_loop()
+        frame = self.frame_or_queue(req)
+        fut = loop.create_future()
+        req.waiter = fut
+        if frame is not None:
+            self._out.append(frame)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)
+        return fut
+
+    submit = call
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        out = self._out
+        if not out:
+            return
+        self._out = []
+        conn = self._conn
+        if conn is None:
+            return  # the requests stay pending and fail with the connection
+        conn.write(out[0] if len(out) == 1 else b"".join(out))
+        self._last_send = _monotonic()
+
+    def _data_received(self, conn: _Connection, data: Any) -> None:
+        engine = self.engine
+        frames = engine.frames_received
+        try:
+            engine.receive(data, self._complete)
+        except ZooKeeperError as e:  # corrupt stream / protocol violation
+            self.flush_events()
+            conn.abort(e)
+            return
+        if engine.frames_received != frames:
+            # whole frames prove the server alive, not the bytes of a giant one
+            conn.last_recv = _monotonic()
+        if engine.events:
+            self.flush_events()
+        if engine.state == State.AUTH_FAILED:
+            conn.abort(AuthFailedError())
+
+    # ------------------------------------------------------------ the connection task
+
+    async def _connection_main(self) -> None:
+        try:
+            await self._drive_io(self.connection_loop())
+        except asyncio.CancelledError:
+            if not self._closing:
+                # the loop is shutting down under us (asyncio.run ended): the
+                # client cannot live on without it
+                self._closing = True
+                self.finish_close()
+            raise
+        finally:
+            conn = self._conn
+            if conn is not None and conn.transport is not None:
+                conn.transport.abort()
+            if self._state_changed is not None:
+                self._state_changed.set()
+
+    async def _drive_io(self, gen: Any) -> Any:
+        """Perform the I/O steps of a session generator, awaiting."""
+        value: Any = None
+        error: Optional[BaseException] = None
+        while True:
+            step, result = advance(gen, value, error)
+            if step is DONE:
+                return result
+            value = error = None
+            try:
+                value = await self._perform(step)
+            except (OSError, ValueError, ZooKeeperError) as e:
+                error = e
+
+    async def _perform(self, step: Any) -> Any:
+        t = type(step)
+        if t is Send:
+            link = step.link
+            if isinstance(link, _ProbeLink):
+                link.writer.write(step.data)
+            else:
+                link.write(step.data)
+            return None
+        if t is Receive:
+            link = step.link
+            if isinstance(link, _ProbeLink):
+                try:
+                    data = await asyncio.wait_for(link.reader.read(16), step.timeout)
+                except asyncio.TimeoutError:
+                    raise ConnectionLossError(f"no answer within {step.timeout:.1f}s") from None
+                if not data:
+                    raise ConnectionLossError("connection closed")
+                return data
+            return await link.receive(step.timeout)
+        if t is Open:
+            return await self._open(step.addr, step.timeout, step.raw)
+        if t is Ready:
+            return self._ready(step.link, step.frames)
+        if t is Serve:
+            return await self._serve(step.link)
+        if t is Sleep:
+            wake = self._wake
+            assert wake is not None
+            try:
+                await asyncio.wait_for(wake.wait(), step.delay)
+            except asyncio.TimeoutError:
+                pass
+            wake.clear()
+            return self.stopping
+        if t is Close:
+            link = step.link
+            if isinstance(link, _ProbeLink):
+                link.writer.close()
+            else:
+                link.abort()
+            return None
+        raise ProtocolError(f"unknown I/O step {step!r}")
+
+    async def _open(self, addr: Address, timeout: float, raw: bool) -> Any:
+        loop = self._loop
+        kw: Dict[str, Any] = {}
+        if self.config.ssl_context is not None:
+            kw = {"ssl": self.config.ssl_context, "server_hostname": self.tls_hostname(addr)}
+        factory = self.config.connect
+        if factory is not None:
+            sock = await loop.run_in_executor(None, factory, addr, timeout)
+            sock.setblocking(False)
+            target: Dict[str, Any] = {"sock": sock}
+        else:
+            target = {"host": addr[0], "port": addr[1]}
+        if raw:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(**target, **kw), timeout)
+            return _ProbeLink(reader, writer)
+        _, conn = await asyncio.wait_for(
+            loop.create_connection(lambda: _Connection(self), **target, **kw), timeout)
+        return conn
+
+    def _ready(self, conn: _Connection, frames: List[bytes]) -> None:
+        frames = self.ready_frames(frames)
+        if frames:
+            conn.write(b"".join(frames))
+        self._conn = conn
+        self.engine.connection_ready()
+        self._last_send = _monotonic()
+        leftover = conn.start_serving()
+        if leftover:  # replies that arrived together with the last handshake bytes
+            self._data_received(conn, leftover)
+
+    async def _serve(self, conn: _Connection) -> BaseException:
+        heartbeat = self._loop.create_task(self._heartbeat(conn),
+                                           name=f"zkfast-heartbeat[{self.config.name}]")
+        try:
+            error = await conn.closed
+        finally:
+            heartbeat.cancel()
+        return error if error is not None else ConnectionLossError("connection closed")
+
+    async def _heartbeat(self, conn: _Connection) -> None:
+        engine = self.engine
+        while True:
+            action, wait = self.heartbeat(_monotonic(), conn.last_recv)
+            if action == HEARTBEAT_DEAD:
+                conn.abort(ConnectionLossError(f"no reply from the server for {wait:.1f}s"))
+                return
+            if action == HEARTBEAT_PING:
+                conn.write(engine.ping_frame())
+                self._last_send = _monotonic()
+                continue
+            if action == HEARTBEAT_PROBE:
+                found = await self._drive_io(self.probe_rw_server())
+                if found is not None:
+                    conn.abort(ConnectionLossError(
+                        f"leaving the read-only server for read-write {found[0]}:{found[1]}"))
+                    return
+                continue
+            await asyncio.sleep(wait)
+
+    # ------------------------------------------------------------ dispatching
+
+    async def _dispatch_main(self) -> None:
+        q = self._dispatch_q
+        assert q is not None
+        while True:
+            item = await q.get()
+            if item is None:
+                return
+            fn, arg = item
+            try:
+                r = fn(arg)
+                if inspect.isawaitable(r):
+                    await r
+            except ClosedError:
+                if not (self._closing or self._closed):
+                    self.log.exception("callback %r raised", fn)
+            except Exception:  # noqa: BLE001 - a user callback must not kill the dispatcher
+                self.log.exception("callback %r raised", fn)
+
+    # ------------------------------------------------------------ steps (see zkfast.steps)
+
+    async def run_steps(self, gen: StepGen) -> Any:
+        """Drive a step generator to its end, awaiting; its result."""
+        value: Any = None
+        error: Optional[BaseException] = None
+        while True:
+            step, result = advance(gen, value, error)
+            if step is DONE:
+                return result
+            value = error = None
+            t = type(step)
+            if t is PendingRequest:
+                try:
+                    value = await self.call(step)
+                except ZooKeeperError as e:
+                    error = e
+            elif t is Batch:
+                futs: List[Any] = []
+                for req in step:
+                    try:
+                        futs.append(self.call(req))
+                    except ZooKeeperError as e:
+                        failed = self._loop.create_future()
+                        failed.set_exception(e)
+                        futs.append(failed)
+                value = await asyncio.gather(*futs, return_exceptions=True)
+            elif t is Wait:
+                if step.event.is_set():
+                    value = True
+                else:
+                    try:
+                        await asyncio.wait_for(step.event.wait(), step.timeout)
+                        value = True
+                    except asyncio.TimeoutError:
+                        value = False
+            elif t is WaitConnected:
+                value = await self.wait_connected(step.timeout)
+            else:
+                error = TypeError(f"not a step: {step!r}")
+
+    def run_in_background(self, gen: StepGen, done: Optional[Done] = None) -> None:
+        task = self._check_loop().create_task(self.run_steps(gen))
+        self._tasks.add(task)
+
+        def finished(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            exc: Optional[BaseException]
+            if t.cancelled():
+                res, exc = None, ClosedError("cancelled")
+            else:
+                exc = t.exception()
+                res = None if exc is not None else t.result()
+            if done is not None:
+                done(res, exc)
+            elif exc is not None and not isinstance(exc, ZooKeeperError):
+                self.log.error("background step generator failed", exc_info=exc)
+
+        task.add_done_callback(finished)
+
+    def call_later(self, delay: float, fn: Callable[[], Any]) -> asyncio.TimerHandle:
+        return self._loop.call_later(delay, fn)
+
+    def new_event(self) -> asyncio.Event:
+        return asyncio.Event()
+
+    def new_watch_future(self) -> Tuple[Callable[[WatchedEvent], Any], asyncio.Future[WatchedEvent]]:
+        """(the watcher to register, the future the caller awaits)."""
+        fut: asyncio.Future[WatchedEvent] = self._check_loop().create_future()
+
+        def fire(event: WatchedEvent) -> None:
+            if not fut.done():
+                fut.set_result(event)
+        return fire, fut
 
 
 class AsyncClient(ClientAPI):
@@ -136,456 +643,50 @@ class AsyncClient(ClientAPI):
     the call), so ``asyncio.gather`` pipelines them on one connection.
     """
 
-    def __init__(self, hosts: str = "127.0.0.1:2181", session_timeout: float = 10.0, *,
-                 connection_timeout: Optional[float] = None,
-                 auth_data: Optional[Sequence[Tuple[str, Any]]] = None,
-                 default_acl: Optional[Sequence[Any]] = None,
-                 read_only: bool = False,
-                 ssl_context: Optional[_ssl.SSLContext] = None,
-                 host_provider: Optional[HostProvider] = None,
-                 max_buffer_size: int = codec.DEFAULT_MAX_BUFFER_SIZE,
-                 max_request_size: int = 0xFFFFF,
-                 client_id: Optional[Tuple[int, bytes]] = None,
-                 sasl_options: Optional[Dict[str, Any]] = None,
-                 logger: Optional[logging.Logger] = None,
-                 event_callback: Optional[Callable[[WatchedEvent], Any]] = None) -> None:
-        self._configure(hosts, session_timeout, connection_timeout, auth_data, default_acl,
-                        read_only, ssl_context, host_provider, max_buffer_size, max_request_size,
-                        client_id, sasl_options, logger or log, event_callback)
-        self._queue: Deque[Tuple[PendingRequest, float]] = deque()
-        self._out: List[bytes] = []
-        self._flush_scheduled = False
-        self._conn: Optional[_Connection] = None
-        # _loop and _dispatch_q are set by start(), before anything uses them
-        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
-        self._main_task: Optional[asyncio.Task[None]] = None
-        self._dispatch_task: Optional[asyncio.Task[None]] = None
-        self._dispatch_q: asyncio.Queue[Any] = None  # type: ignore[assignment]  # (see _loop)
-        self._state_changed: Optional[asyncio.Event] = None
-        self._closing = False
-        self._closed = False
-        self._last_send = 0.0
-        self._rw_server: Optional[Address] = None  # read-write server an isro probe found
-        self._next_rw_probe = 0.0
-
-    # ------------------------------------------------------------ lifecycle
+    is_async = True
+    _session: AsyncioSession
+    _session_class = AsyncioSession
 
     async def start(self, timeout: float = 15.0) -> AsyncClient:
-        if self._closed:
-            raise ClosedError()
-        if self._main_task is None:
-            self._loop = asyncio.get_running_loop()
-            self._dispatch_q = asyncio.Queue()
-            self._state_changed = asyncio.Event()
-            self._dispatch_task = self._loop.create_task(self._dispatch_main())
-            self._main_task = self._loop.create_task(self._connect_main())
-        if not await self.wait_connected(timeout):
-            err = self.last_error
-            auth_failed = self._engine.state == State.AUTH_FAILED
-            await self.close()
-            if auth_failed:
-                raise AuthFailedError()
-            raise WaitTimeoutError(f"could not connect to {self.hosts} within {timeout}s"
-                                   + (f" (last error: {err})" if err else ""))
+        """Connect (on the running loop, which the client then belongs to)."""
+        await self._session.start(timeout)
         return self
 
     async def wait_connected(self, timeout: Optional[float] = None) -> bool:
-        deadline = None if timeout is None else _monotonic() + timeout
-        assert self._state_changed is not None
-        while not self._engine.state.is_connected:
-            if self._closing or self._engine.state == State.AUTH_FAILED:
-                return False
-            remaining = None if deadline is None else deadline - _monotonic()
-            if remaining is not None and remaining <= 0:
-                return False
-            self._state_changed.clear()
-            try:
-                await asyncio.wait_for(self._state_changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                return False
-        return True
+        return await self._session.wait_connected(timeout)
 
     async def close(self, timeout: float = 2.0) -> None:
-        if self._closed:
-            return
-        self._closing = True
-        conn = self._conn
-        if conn is not None and self._engine.state.is_connected:
-            try:
-                await asyncio.wait_for(self._call(self._engine.op_close()), timeout)
-            except (ZooKeeperError, asyncio.TimeoutError):
-                pass
-        conn = self._conn
-        if conn is not None and conn.transport is not None:
-            conn.transport.abort()
-        if self._main_task is not None:
-            self._main_task.cancel()
-            try:
-                await self._main_task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
-        lost = self._engine.connection_lost()
-        queued = [r for r, _ in self._queue]
-        self._queue.clear()
-        for req in lost + queued:
-            self._complete(req, None, ClosedError())
-        self._closed = True
-        self._set_state(State.CLOSED)
-        self._engine.session_ended(ClosedError())
-        self._flush_events()
-        if self._dispatch_task is not None:
-            self._dispatch_q.put_nowait(None)
-            try:
-                await asyncio.wait_for(self._dispatch_task, timeout + 5)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                self._dispatch_task.cancel()
+        """End the session and stop the client's tasks; calls in flight fail
+        with :class:`ClosedError`. Works from any loop, and after the client's
+        own loop has closed."""
+        await self._session.close(timeout)
 
     stop = close
 
     async def __aenter__(self) -> AsyncClient:
-        if self._main_task is None:
+        if not self._session.started:
             await self.start()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
+    def __del__(self) -> None:
+        session = self.__dict__.get("_session")
+        if session is None or not session.started or session._closed or session._forked \
+                or session._closing:
+            return
+        warnings.warn(f"unclosed {self!r}: await close() (or use async with)", ResourceWarning,
+                      stacklevel=2, source=self)
+        session.close_in_background()
+
     def __repr__(self) -> str:
-        return (f"<zkfast.AsyncClient hosts={self.hosts!r} state={self._engine.state.value} "
-                f"session=0x{self._engine.session_id:x}>")
-
-    # ------------------------------------------------------------ sending
-
-    def _call(self, req: PendingRequest) -> asyncio.Future[Any]:
-        loop = self._loop
-        if loop is None:
-            raise ClosedError("AsyncClient is not started")
-        fut = loop.create_future()
-        req.waiter = fut
-        conn = self._conn
-        if conn is None or not self._engine.connected:
-            if self._closing or self._closed:
-                raise ClosedError()
-            if self._engine.state == State.AUTH_FAILED:
-                raise AuthFailedError(path=req.path)  # terminal: nothing queued would be sent
-            self._engine.validate_encoding(req)
-            self._queue.append((req, _monotonic()))
-            return fut
-        try:
-            frame = self._engine.frame_for(req)
-        except (TypeError, OverflowError, ValueError) as e:
-            if isinstance(e, ZooKeeperError):
-                raise
-            raise InvalidArgumentError(str(e), path=req.path) from e
-        self._out.append(frame)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        return fut
-
-    _submit = _call
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        out = self._out
-        if not out:
-            return
-        self._out = []
-        conn = self._conn
-        if conn is None or conn.transport is None:
-            return  # the requests stay pending and fail with the connection
-        conn.transport.write(out[0] if len(out) == 1 else b"".join(out))
-        self._last_send = _monotonic()
-
-    def _watch_future(self) -> Tuple[Callable[[Any], Any], Any]:
-        fut: asyncio.Future[WatchedEvent] = self._loop.create_future()
-
-        def fire(event: WatchedEvent) -> None:
-            if not fut.done():
-                fut.set_result(event)
-        return fire, fut
-
-    async def _run(self, gen: Generator[Step, Any, Any]) -> Any:
-        value: Any = None
-        error: Optional[BaseException] = None
-        while True:
-            try:
-                step = gen.throw(error) if error is not None else gen.send(value)
-            except StopIteration as stop:
-                return stop.value
-            value = error = None
-            if isinstance(step, Batch):
-                futs = [self._call(r) for r in step]
-                value = await asyncio.gather(*futs, return_exceptions=True)
-            else:
-                try:
-                    value = await self._call(step)
-                except ZooKeeperError as e:
-                    error = e
-
-    # ------------------------------------------------------------ completion
-
-    def _complete(self, req: PendingRequest, result: Any, exc: Optional[BaseException]) -> None:
-        req.done_flag = True
-        fut = req.waiter
-        if fut is None or fut.done():
-            return
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(result)
-
-    def _flush_events(self) -> None:
-        events = self._engine.events
-        if events and self._dispatch_q is not None:
-            self._engine.events = []
-            for item in events:
-                self._dispatch_q.put_nowait(item)
-
-    async def _dispatch_main(self) -> None:
-        q = self._dispatch_q
-        while True:
-            item = await q.get()
-            if item is None:
-                return
-            fn, arg = item
-            try:
-                r = fn(arg)
-                if inspect.isawaitable(r):
-                    await r
-            except Exception:  # noqa: BLE001 - a user callback must not kill the dispatcher
-                self.log.exception("callback %r raised", fn)
-
-    def _set_state(self, state: State) -> None:
-        # Compared with what listeners last heard: the engine sets AUTH_FAILED itself.
-        if self._announced_state == state:
-            return
-        self._announced_state = state
-        self._engine.state = state
-        if self._state_changed is not None:
-            self._state_changed.set()
-        self.log.debug("state -> %s", state.value)
-        if self._dispatch_q is not None:
-            for fn in list(self._listeners):
-                self._dispatch_q.put_nowait((fn, state))
-            if self._event_callback is not None:
-                self._dispatch_q.put_nowait(
-                    (self._event_callback, WatchedEvent(EventType.NONE, state, None)))
-
-    # ------------------------------------------------------------ connection task
-
-    async def _connect_main(self) -> None:
-        attempt = 0
-        try:
-            while not self._closing:
-                if self._rw_server is not None:  # leaving a read-only server for it
-                    addr, retry_start, self._rw_server = self._rw_server, False, None
-                else:
-                    addr, retry_start = self._host_provider.next()
-                if retry_start:
-                    await asyncio.sleep(reconnect_delay(attempt))
-                    attempt += 1
-                self._expire_queue()
-                try:
-                    conn = await self._open(addr)
-                except SessionExpiredError as e:
-                    self._on_expired(e)
-                    continue
-                except (OSError, asyncio.TimeoutError, ZooKeeperError) as e:
-                    self.last_error = e
-                    self.log.debug("connect to %s:%d failed: %s", addr[0], addr[1], e)
-                    # requests a failed handshake sent (SASL, auth) must not stay pending
-                    for req in self._engine.connection_lost():
-                        self._complete(req, None, e if isinstance(e, ZooKeeperError)
-                                       else ConnectionLossError(str(e), path=req.path))
-                    if self._engine.state == State.AUTH_FAILED:
-                        self._set_state(State.AUTH_FAILED)
-                        self._fail_queue(AuthFailedError)
-                        break
-                    continue
-                if conn is None:
-                    continue
-                attempt = 0
-                self._host_provider.connected()
-                heartbeat = self._loop.create_task(self._heartbeat(conn))
-                try:
-                    error = await conn.closed
-                finally:
-                    heartbeat.cancel()
-                self._connection_dropped(conn, error)
-                if isinstance(error, AuthFailedError) or self._engine.state == State.AUTH_FAILED:
-                    self._set_state(State.AUTH_FAILED)
-                    self._fail_queue(AuthFailedError)
-                    break
-        finally:
-            if self._conn is not None and self._conn.transport is not None:
-                self._conn.transport.abort()
-            if self._state_changed is not None:
-                self._state_changed.set()
-
-    async def _open(self, addr: Address) -> Optional[_Connection]:
         engine = self._engine
-        loop = self._loop
-        kw: Dict[str, Any] = {}
-        if self.ssl_context is not None:
-            kw = {"ssl": self.ssl_context, "server_hostname": self._tls_hostname(addr)}
-        _, conn = await asyncio.wait_for(
-            loop.create_connection(lambda: _Connection(self), addr[0], addr[1], **kw),
-            self.connection_timeout)
-        assert conn.transport is not None
-        try:
-            conn.transport.write(engine.connect_frame())
-            resp = await asyncio.wait_for(asyncio.shield(conn.handshake), self.connection_timeout)
-        except BaseException:
-            conn.transport.abort()
-            raise
-        if resp.read_only and not self.read_only:
-            conn.transport.abort()
-            return None
-        if self.sasl_options:
-            try:
-                await self._handshake_run(conn, engine.sasl_exchange(self.sasl_options))
-            except BaseException:
-                conn.transport.abort()
-                raise
-        frames = engine.handshake_frames()
-        queued = list(self._queue)
-        self._queue.clear()
-        for req, _ in queued:
-            try:
-                frames.append(engine.frame_for(req))
-            except (ZooKeeperError, TypeError, ValueError, OverflowError) as e:
-                self._complete(req, None, e)
-        if frames:
-            conn.transport.write(b"".join(frames))
-        self._conn = conn
-        engine.connected = True
-        self._last_send = _monotonic()
-        self.server = addr
-        # replies that arrived together with the ConnectResponse
-        conn.data_received(b"")
-        self._next_rw_probe = _monotonic() + _RW_PROBE_INTERVAL / 4
-        self._set_state(State.CONNECTED_READ_ONLY if resp.read_only else State.CONNECTED)
-        self.log.info("connected to %s:%d session 0x%x", addr[0], addr[1], engine.session_id)
-        return conn
-
-    async def _handshake_run(self, conn: _Connection, gen: Generator[Any, Any, Any]) -> Any:
-        """Drive a request generator on a connection not yet open to callers."""
-        value: Any = None
-        error: Optional[BaseException] = None
-        while True:
-            try:
-                req = gen.throw(error) if error is not None else gen.send(value)
-            except StopIteration as stop:
-                return stop.value
-            fut = self._loop.create_future()
-            req.waiter = fut
-            assert conn.transport is not None
-            conn.transport.write(self._engine.frame_for(req))
-            value = error = None
-            try:
-                value = await asyncio.wait_for(asyncio.shield(fut), self.connection_timeout)
-            except AuthFailedError as e:
-                self._set_state(State.AUTH_FAILED)
-                raise e
-            except ZooKeeperError as e:
-                error = e
-
-    async def _heartbeat(self, conn: _Connection) -> None:
-        engine = self._engine
-        read_timeout = engine.read_timeout
-        ping_interval = engine.ping_interval
-        while True:
-            now = _monotonic()
-            idle = now - conn.last_recv
-            if idle >= read_timeout:
-                conn.abort(ConnectionLossError(f"no reply from the server for {idle:.1f}s"))
-                return
-            until_ping = self._last_send + ping_interval - now
-            if until_ping <= 0:
-                if conn.transport is not None:
-                    conn.transport.write(engine.ping_frame())
-                self._last_send = now
-                until_ping = ping_interval
-            if engine.server_read_only and now >= self._next_rw_probe:
-                # keep looking for a read-write server, like the sync client
-                self._next_rw_probe = now + _RW_PROBE_INTERVAL
-                found = await self._probe_rw_server()
-                if found is not None:
-                    self._rw_server = found
-                    conn.abort(ConnectionLossError(
-                        f"leaving the read-only server for read-write {found[0]}:{found[1]}"))
-                    return
-                continue
-            await asyncio.sleep(max(0.001, min(until_ping, read_timeout - idle,
-                                               _RW_PROBE_INTERVAL if engine.server_read_only
-                                               else until_ping)))
-
-    async def _probe_rw_server(self) -> Optional[Address]:
-        """Ask one other server whether it is read-write (``isro`` answers "rw")."""
-        addr = self._next_rw_probe_target()
-        if addr is None:
-            return None
-        timeout = min(1.0, max(0.1, self._engine.read_timeout / 4))
-        writer = None
-        try:
-            kw: Dict[str, Any] = {}
-            if self.ssl_context is not None:
-                kw = {"ssl": self.ssl_context, "server_hostname": self._tls_hostname(addr)}
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(addr[0], addr[1], **kw), timeout)
-            writer.write(b"isro")
-            answer = await asyncio.wait_for(reader.read(16), timeout)
-        except (OSError, asyncio.TimeoutError) as e:
-            self.log.debug("isro probe of %s:%d failed: %s", addr[0], addr[1], e)
-            return None
-        finally:
-            if writer is not None:
-                writer.close()
-        if answer[:2] == b"rw":
-            self.log.info("read-write server found at %s:%d", addr[0], addr[1])
-            return addr
-        return None
-
-    def _connection_dropped(self, conn: _Connection, error: Optional[BaseException]) -> None:
-        if conn.transport is not None:
-            conn.transport.abort()
-        self._conn = None
-        self._out = []
-        lost = self._engine.connection_lost()
-        for req in lost:
-            if req.op == codec.OP_CLOSE_SESSION and self._closing:
-                self._complete(req, None, None)
-            else:
-                self._complete(req, None, ConnectionLossError(str(error) if error else None,
-                                                              path=req.path))
-        self.last_error = error
-        if self._closing:
-            return
-        if self._engine.state != State.AUTH_FAILED:
-            self._set_state(State.SUSPENDED)
-            self.log.info("disconnected: %s", error)
-
-    def _fail_queue(self, error_type: Type[ZooKeeperError]) -> None:
-        queued = [r for r, _ in self._queue]
-        self._queue.clear()
-        for req in queued:
-            self._complete(req, None, error_type(path=req.path))
-
-    def _expire_queue(self) -> None:
-        limit = _monotonic() - self.session_timeout
-        while self._queue and self._queue[0][1] < limit:
-            req = self._queue.popleft()[0]
-            self._complete(req, None, ConnectionLossError(
-                "not connected within the session timeout", path=req.path))
+        return (f"<zkfast.AsyncClient hosts={self.hosts!r} state={engine.state.value} "
+                f"session=0x{engine.session_id:x}>")
 
     async def server_version(self, timeout: float = 5.0) -> str:
-        from . import flw
-        if self.server is None:
-            raise ConnectionLossError("not connected")
-        host, port = self.server
-        stats = await self._loop.run_in_executor(None, lambda: flw.srvr([f"{host}:{port}"], timeout))
-        st = next(iter(stats.values()))
-        if st.error is not None:
-            raise ConnectionLossError(f"srvr failed: {st.error}")
-        return str(st.version)
+        """The version string of the server this client is connected to
+        (from the ``srvr`` four-letter word, which the server must allow)."""
+        loop = asyncio.get_running_loop()
+        return cast(str, await loop.run_in_executor(None, self._server_version, timeout))

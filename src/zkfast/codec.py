@@ -1,33 +1,214 @@
 """Chooses the codec backend: the compiled ``_codec`` unless it is missing or
 ``ZKFAST_NO_EXTENSIONS`` is set (to anything but ``0``), else ``_codec_py``.
 
-Everything else in zkfast imports the codec from here, never a backend directly.
+Everything else in zkfast imports the codec from here, never a backend
+directly. Both backends export exactly the names below (the msgpack-python
+way: one list, imported from whichever backend is chosen);
+``tests/unit/test_packaging.py`` checks the list against both backends and
+the typed stub ``_codec.pyi``.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+
+__all__ = [
+    "backend",
+    "DEFAULT_MAX_BUFFER_SIZE", "KIND_ACL_STAT", "KIND_BUFFER",
+    "KIND_CHILDREN", "KIND_CHILDREN_STAT", "KIND_CLIENT_INFO", "KIND_DATA_STAT", "KIND_INT",
+    "KIND_MULTI", "KIND_NONE", "KIND_RAW", "KIND_STAT", "KIND_STRING", "KIND_STRING_STAT",
+    "KIND_WATCHER_EVENT", "OP_ADD_WATCH", "OP_AUTH", "OP_CHECK", "OP_CHECK_WATCHES",
+    "OP_CLOSE_SESSION", "OP_CREATE", "OP_CREATE2", "OP_CREATE_CONTAINER", "OP_CREATE_TTL",
+    "OP_DELETE", "OP_ERROR", "OP_EXISTS", "OP_GET_ACL", "OP_GET_ALL_CHILDREN_NUMBER",
+    "OP_GET_CHILDREN", "OP_GET_CHILDREN2", "OP_GET_DATA", "OP_GET_EPHEMERALS", "OP_MULTI",
+    "OP_MULTI_READ", "OP_NOTIFICATION", "OP_PING", "OP_RECONFIG", "OP_REMOVE_WATCHES",
+    "OP_SASL", "OP_SET_ACL", "OP_SET_DATA", "OP_SET_WATCHES", "OP_SET_WATCHES2", "OP_SYNC",
+    "OP_WHO_AM_I", "XID_AUTH", "XID_NOTIFICATION", "XID_PING", "XID_SET_WATCHES", "decode_body",
+    "decode_connect_response", "encode_add_watch", "encode_auth", "encode_check",
+    "encode_check_watches", "encode_close", "encode_connect", "encode_create", "encode_create2",
+    "encode_create_container", "encode_create_ttl", "encode_delete", "encode_exists",
+    "encode_get_acl", "encode_get_all_children_number", "encode_get_children",
+    "encode_get_children2", "encode_get_data", "encode_get_ephemerals", "encode_multi",
+    "encode_multi_read", "encode_ping", "encode_reconfig", "encode_remove_watches",
+    "encode_sasl", "encode_set_acl", "encode_set_data", "encode_set_watches",
+    "encode_set_watches2", "encode_sync", "encode_who_am_i", "FrameReader",
+]
 
 _force_pure = os.environ.get("ZKFAST_NO_EXTENSIONS", "") not in ("", "0")
 
-if _force_pure:
-    from . import _codec_py as _impl
+try:
+    if _force_pure:
+        raise ImportError("ZKFAST_NO_EXTENSIONS is set")
+    from ._codec import (
+        DEFAULT_MAX_BUFFER_SIZE,
+        KIND_ACL_STAT,
+        KIND_BUFFER,
+        KIND_CHILDREN,
+        KIND_CHILDREN_STAT,
+        KIND_CLIENT_INFO,
+        KIND_DATA_STAT,
+        KIND_INT,
+        KIND_MULTI,
+        KIND_NONE,
+        KIND_RAW,
+        KIND_STAT,
+        KIND_STRING,
+        KIND_STRING_STAT,
+        KIND_WATCHER_EVENT,
+        OP_ADD_WATCH,
+        OP_AUTH,
+        OP_CHECK,
+        OP_CHECK_WATCHES,
+        OP_CLOSE_SESSION,
+        OP_CREATE,
+        OP_CREATE2,
+        OP_CREATE_CONTAINER,
+        OP_CREATE_TTL,
+        OP_DELETE,
+        OP_ERROR,
+        OP_EXISTS,
+        OP_GET_ACL,
+        OP_GET_ALL_CHILDREN_NUMBER,
+        OP_GET_CHILDREN,
+        OP_GET_CHILDREN2,
+        OP_GET_DATA,
+        OP_GET_EPHEMERALS,
+        OP_MULTI,
+        OP_MULTI_READ,
+        OP_NOTIFICATION,
+        OP_PING,
+        OP_RECONFIG,
+        OP_REMOVE_WATCHES,
+        OP_SASL,
+        OP_SET_ACL,
+        OP_SET_DATA,
+        OP_SET_WATCHES,
+        OP_SET_WATCHES2,
+        OP_SYNC,
+        OP_WHO_AM_I,
+        XID_AUTH,
+        XID_NOTIFICATION,
+        XID_PING,
+        XID_SET_WATCHES,
+        FrameReader,
+        decode_body,
+        decode_connect_response,
+        encode_add_watch,
+        encode_auth,
+        encode_check,
+        encode_check_watches,
+        encode_close,
+        encode_connect,
+        encode_create,
+        encode_create2,
+        encode_create_container,
+        encode_create_ttl,
+        encode_delete,
+        encode_exists,
+        encode_get_acl,
+        encode_get_all_children_number,
+        encode_get_children,
+        encode_get_children2,
+        encode_get_data,
+        encode_get_ephemerals,
+        encode_multi,
+        encode_multi_read,
+        encode_ping,
+        encode_reconfig,
+        encode_remove_watches,
+        encode_sasl,
+        encode_set_acl,
+        encode_set_data,
+        encode_set_watches,
+        encode_set_watches2,
+        encode_sync,
+        encode_who_am_i,
+    )
+    backend = "cython"
+except ImportError:  # no compiler at install time (or forced): the pure twin serves
+    from ._codec_py import (  # type: ignore[assignment]
+        DEFAULT_MAX_BUFFER_SIZE,
+        KIND_ACL_STAT,
+        KIND_BUFFER,
+        KIND_CHILDREN,
+        KIND_CHILDREN_STAT,
+        KIND_CLIENT_INFO,
+        KIND_DATA_STAT,
+        KIND_INT,
+        KIND_MULTI,
+        KIND_NONE,
+        KIND_RAW,
+        KIND_STAT,
+        KIND_STRING,
+        KIND_STRING_STAT,
+        KIND_WATCHER_EVENT,
+        OP_ADD_WATCH,
+        OP_AUTH,
+        OP_CHECK,
+        OP_CHECK_WATCHES,
+        OP_CLOSE_SESSION,
+        OP_CREATE,
+        OP_CREATE2,
+        OP_CREATE_CONTAINER,
+        OP_CREATE_TTL,
+        OP_DELETE,
+        OP_ERROR,
+        OP_EXISTS,
+        OP_GET_ACL,
+        OP_GET_ALL_CHILDREN_NUMBER,
+        OP_GET_CHILDREN,
+        OP_GET_CHILDREN2,
+        OP_GET_DATA,
+        OP_GET_EPHEMERALS,
+        OP_MULTI,
+        OP_MULTI_READ,
+        OP_NOTIFICATION,
+        OP_PING,
+        OP_RECONFIG,
+        OP_REMOVE_WATCHES,
+        OP_SASL,
+        OP_SET_ACL,
+        OP_SET_DATA,
+        OP_SET_WATCHES,
+        OP_SET_WATCHES2,
+        OP_SYNC,
+        OP_WHO_AM_I,
+        XID_AUTH,
+        XID_NOTIFICATION,
+        XID_PING,
+        XID_SET_WATCHES,
+        FrameReader,
+        decode_body,
+        decode_connect_response,
+        encode_add_watch,
+        encode_auth,
+        encode_check,
+        encode_check_watches,
+        encode_close,
+        encode_connect,
+        encode_create,
+        encode_create2,
+        encode_create_container,
+        encode_create_ttl,
+        encode_delete,
+        encode_exists,
+        encode_get_acl,
+        encode_get_all_children_number,
+        encode_get_children,
+        encode_get_children2,
+        encode_get_data,
+        encode_get_ephemerals,
+        encode_multi,
+        encode_multi_read,
+        encode_ping,
+        encode_reconfig,
+        encode_remove_watches,
+        encode_sasl,
+        encode_set_acl,
+        encode_set_data,
+        encode_set_watches,
+        encode_set_watches2,
+        encode_sync,
+        encode_who_am_i,
+    )
     backend = "python"
-else:
-    try:
-        # the backend is picked at import time: _impl is one module or the other
-        from . import _codec as _impl  # type: ignore[no-redef]
-        backend = "cython"
-    except ImportError:  # no compiler at install time: the pure twin serves
-        from . import _codec_py as _impl
-        backend = "python"
-
-if TYPE_CHECKING:  # both backends have the same names; type-check against the twin
-    from ._codec_py import *  # noqa: F401,F403
-    from ._codec_py import FrameReader
-else:
-    _names = [n for n in dir(_impl)
-              if not n.startswith("_") and (n.isupper() or n.startswith(("encode_", "decode_")))]
-    globals().update({n: getattr(_impl, n) for n in _names})
-    FrameReader = _impl.FrameReader

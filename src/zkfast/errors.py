@@ -23,6 +23,8 @@ __all__ = [
     "InvalidArgumentError",
     "NoServerError",
     "ClosedError",
+    "ClientForkedError",
+    "WrongEventLoopError",
     "WaitTimeoutError",
     "ProtocolError",
     "SystemZooKeeperError",
@@ -163,6 +165,22 @@ class ClosedError(ZooKeeperError):
     """The client was closed; no more requests can be made on it."""
 
     default_message = "client is closed"
+
+
+class ClientForkedError(ClosedError):
+    """The client was made in a parent process and this is a child of
+    ``os.fork()``: it shares the parent's connection and session, so it may
+    not be used here. Make a new client in the child."""
+
+    default_message = ("this client was inherited through os.fork(); it cannot be used in the "
+                       "child process: make a new client there")
+
+
+class WrongEventLoopError(ZooKeeperError, RuntimeError):
+    """An :class:`~zkfast.AsyncClient` was used from an event loop other than
+    the one it was started on (nothing was sent)."""
+
+    default_message = "AsyncClient used from an event loop other than its own"
 
 
 class WaitTimeoutError(ZooKeeperError, TimeoutError):

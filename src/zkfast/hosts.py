@@ -42,7 +42,9 @@ import random
 import re
 import socket
 import threading
-from typing import Callable, Iterable, Protocol, runtime_checkable
+from typing import Callable, Iterable, Protocol, Sequence, Union, runtime_checkable
+
+from .errors import InvalidArgumentError
 
 __all__ = [
     "DEFAULT_PORT",
@@ -78,10 +80,10 @@ _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?$")
 
 def _parse_port(text: str, entry: str) -> int:
     if not text.isdigit() or not text.isascii():
-        raise ValueError(f"invalid port {text!r} in server {entry!r}")
+        raise InvalidArgumentError(f"invalid port {text!r} in server {entry!r}")
     port = int(text)
     if not 0 < port < 65536:
-        raise ValueError(f"port {port} out of range 1-65535 in server {entry!r}")
+        raise InvalidArgumentError(f"port {port} out of range 1-65535 in server {entry!r}")
     return port
 
 
@@ -90,7 +92,7 @@ def _check_ipv6(text: str, entry: str) -> str:
     try:
         ipaddress.IPv6Address(text)
     except ValueError:
-        raise ValueError(f"invalid IPv6 address {text!r} in server {entry!r}") from None
+        raise InvalidArgumentError(f"invalid IPv6 address {text!r} in server {entry!r}") from None
     return text
 
 
@@ -105,21 +107,21 @@ def parse_host(entry: str, default_port: int = DEFAULT_PORT) -> Address:
     >>> parse_host("[::1]:2182")
     ('::1', 2182)
 
-    Raises :class:`ValueError` on anything else.
+    Raises :class:`~zkfast.errors.InvalidArgumentError` (a :class:`ValueError`) on anything else.
     """
     entry = entry.strip()
     if not entry:
-        raise ValueError("empty server address")
+        raise InvalidArgumentError("empty server address")
     if entry.startswith("["):
         close = entry.find("]")
         if close < 0:
-            raise ValueError(f"missing ']' in server {entry!r}")
+            raise InvalidArgumentError(f"missing ']' in server {entry!r}")
         host = _check_ipv6(entry[1:close], entry)
         rest = entry[close + 1 :]
         if not rest:
             return host, default_port
         if not rest.startswith(":"):
-            raise ValueError(f"unexpected {rest!r} after ']' in server {entry!r}")
+            raise InvalidArgumentError(f"unexpected {rest!r} after ']' in server {entry!r}")
         return host, _parse_port(rest[1:], entry)
     colons = entry.count(":")
     if colons > 1:
@@ -127,7 +129,7 @@ def parse_host(entry: str, default_port: int = DEFAULT_PORT) -> Address:
         try:
             return _check_ipv6(entry, entry), default_port
         except ValueError:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"invalid server {entry!r}: an IPv6 address with a port must be "
                 f"written in brackets, e.g. [::1]:2181"
             ) from None
@@ -137,9 +139,9 @@ def parse_host(entry: str, default_port: int = DEFAULT_PORT) -> Address:
     else:
         host, port = entry, default_port
     if not host:
-        raise ValueError(f"missing host name in server {entry!r}")
+        raise InvalidArgumentError(f"missing host name in server {entry!r}")
     if not _HOSTNAME_RE.match(host):
-        raise ValueError(f"invalid host name {host!r} in server {entry!r}")
+        raise InvalidArgumentError(f"invalid host name {host!r} in server {entry!r}")
     return host, port
 
 
@@ -152,27 +154,27 @@ def _normalise_chroot(chroot: str, connect_string: str) -> str | None:
         # The characters ZooKeeper's PathUtils refuses.
         code = ord(ch)
         if code < 0x20 or 0x7F <= code <= 0x9F:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"invalid chroot in {connect_string!r}: control character {ch!r}"
             )
         if 0xD800 <= code <= 0xF8FF or 0xFFF0 <= code <= 0xFFFF:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"invalid chroot in {connect_string!r}: character U+{code:04X} not allowed"
             )
     for segment in chroot[1:].split("/"):
         if segment == "":
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"invalid chroot {chroot!r} in {connect_string!r}: empty path segment"
             )
         if segment in (".", ".."):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"invalid chroot {chroot!r} in {connect_string!r}: "
                 f"relative segment {segment!r}"
             )
     return chroot
 
 
-def parse_connect_string(hosts: str) -> tuple[list[Address], str | None]:
+def parse_connect_string(hosts: Union[str, Sequence[str]]) -> tuple[list[Address], str | None]:
     """Split a connect string into ``[(host, port), ...]`` and a chroot.
 
     The chroot is everything from the first ``/``; a trailing slash is dropped
@@ -184,14 +186,21 @@ def parse_connect_string(hosts: str) -> tuple[list[Address], str | None]:
     >>> parse_connect_string("127.0.0.1:2181/")
     ([('127.0.0.1', 2181)], None)
 
-    Raises :class:`ValueError` for an empty string, no servers, a bad host or
-    port, or a chroot with empty, ``.``/``..`` segments or control characters.
+    A list of server strings is joined with commas first (kazoo accepts one),
+    so the last entry may carry the chroot.
+
+    Raises :class:`~zkfast.errors.InvalidArgumentError` (a :class:`ValueError`)
+    for an empty string, no servers, a bad host or port, or a chroot with
+    empty, ``.``/``..`` segments or control characters.
     """
     if not isinstance(hosts, str):
-        raise TypeError(f"connect string must be str, not {type(hosts).__name__}")
+        if isinstance(hosts, (list, tuple)) and all(isinstance(h, str) for h in hosts):
+            hosts = ",".join(hosts)
+        else:
+            raise TypeError(f"connect string must be a str or a list of str, not {type(hosts).__name__}")
     text = hosts.strip()
     if not text:
-        raise ValueError("empty connect string")
+        raise InvalidArgumentError("empty connect string")
     slash = text.find("/")
     chroot: str | None = None
     if slash >= 0:
@@ -199,7 +208,7 @@ def parse_connect_string(hosts: str) -> tuple[list[Address], str | None]:
         text = text[:slash]
     servers = [parse_host(item) for item in text.split(",") if item.strip()]
     if not servers:
-        raise ValueError(f"no servers in connect string {hosts!r}")
+        raise InvalidArgumentError(f"no servers in connect string {hosts!r}")
     return servers, chroot
 
 

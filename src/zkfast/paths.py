@@ -7,14 +7,18 @@ from typing import Optional
 
 from .errors import InvalidPathError
 
-__all__ = ["validate_path", "join_chroot", "strip_chroot", "normalize_chroot", "parent", "basename"]
+__all__ = ["validate_path", "join_chroot", "strip_chroot", "normalize_chroot", "parent", "basename",
+           "join"]
 
 # Characters a 3.8 server refuses, checked against a real one: 0x00-0x1f,
 # 0x7f-0x9f, 0xd800-0xf8ff and 0xfff0-0xffff, ends included (PathUtils' source
 # reads as if the ends were allowed, but they come back as BadArguments). Also
-# empty segments, "." and ".." segments.
+# every character outside the Basic Multilingual Plane: the server checks Java
+# chars, and Java spells those characters as surrogate pairs (0xd800-0xdfff).
+# Also empty segments, "." and ".." segments.
 _BAD = re.compile(
-    "[\x00-\x1f\x7f-\x9f\ud800-\uf8ff\ufff0-\uffff]|//|/\\.\\.?(?:/|$)")
+    "[\x00-\x1f\x7f-\x9f\ud800-\uf8ff\ufff0-\uffff\U00010000-\U0010ffff]"
+    "|//|/\\.\\.?(?:/|$)")
 
 
 def validate_path(path: object, sequential: bool = False) -> str:
@@ -79,3 +83,8 @@ def parent(path: str) -> str:
 
 def basename(path: str) -> str:
     return path[path.rfind("/") + 1:]
+
+
+def join(parent: str, name: str) -> str:
+    """``parent + "/" + name`` without doubling the root slash."""
+    return f"/{name}" if parent == "/" else f"{parent}/{name}"

@@ -10,12 +10,14 @@ the same list fluently (kazoo style).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, List, Optional, Sequence, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generator, Generic, List, Optional, Sequence, Tuple, TypeVar
 
 from . import codec
+from .arguments import check_acl, check_bytes, check_version, create_mode, ttl_ms
+from .errors import TransactionFailedError
 
 if TYPE_CHECKING:
-    from .protocol import SessionEngine
+    from .interface import RequestFactory, SessionClient
 
 __all__ = ["Create", "Delete", "SetData", "Check", "GetData", "GetChildren", "Transaction", "Op"]
 
@@ -31,15 +33,14 @@ class Create:
     ttl: Optional[float] = None
     include_data: bool = False
 
-    def to_wire(self, engine: SessionEngine) -> Tuple[Any, ...]:
-        from .protocol import _check_acl, _check_bytes
-        spath = engine._path(self.path, self.sequence)
-        _check_bytes(self.value)
-        acls = _check_acl(self.acl)
-        flags = engine.create_flags(ephemeral=self.ephemeral, sequence=self.sequence,
-                                    container=self.container, ttl=self.ttl)
+    def to_wire(self, engine: RequestFactory) -> Tuple[Any, ...]:
+        spath = engine.server_path(self.path, self.sequence)
+        check_bytes(self.value)
+        acls = check_acl(self.acl)
+        flags = create_mode(ephemeral=self.ephemeral, sequence=self.sequence,
+                            container=self.container, ttl=self.ttl)
         if self.ttl is not None:
-            return (codec.OP_CREATE_TTL, spath, self.value, acls, flags, engine._ttl_ms(self.ttl))
+            return (codec.OP_CREATE_TTL, spath, self.value, acls, flags, ttl_ms(self.ttl))
         if self.container:
             return (codec.OP_CREATE_CONTAINER, spath, self.value, acls)
         op = codec.OP_CREATE2 if self.include_data else codec.OP_CREATE
@@ -51,9 +52,8 @@ class Delete:
     path: str
     version: int = -1
 
-    def to_wire(self, engine: SessionEngine) -> Tuple[Any, ...]:
-        from .protocol import _check_version
-        return (codec.OP_DELETE, engine._path(self.path), _check_version(self.version))
+    def to_wire(self, engine: RequestFactory) -> Tuple[Any, ...]:
+        return (codec.OP_DELETE, engine.server_path(self.path), check_version(self.version))
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,9 @@ class SetData:
     value: bytes
     version: int = -1
 
-    def to_wire(self, engine: SessionEngine) -> Tuple[Any, ...]:
-        from .protocol import _check_bytes, _check_version
-        _check_bytes(self.value)
-        return (codec.OP_SET_DATA, engine._path(self.path), self.value, _check_version(self.version))
+    def to_wire(self, engine: RequestFactory) -> Tuple[Any, ...]:
+        check_bytes(self.value)
+        return (codec.OP_SET_DATA, engine.server_path(self.path), self.value, check_version(self.version))
 
 
 @dataclass(frozen=True)
@@ -73,9 +72,8 @@ class Check:
     path: str
     version: int
 
-    def to_wire(self, engine: SessionEngine) -> Tuple[Any, ...]:
-        from .protocol import _check_version
-        return (codec.OP_CHECK, engine._path(self.path), _check_version(self.version))
+    def to_wire(self, engine: RequestFactory) -> Tuple[Any, ...]:
+        return (codec.OP_CHECK, engine.server_path(self.path), check_version(self.version))
 
 
 @dataclass(frozen=True)
@@ -84,8 +82,8 @@ class GetData:
 
     path: str
 
-    def to_wire(self, engine: SessionEngine) -> Tuple[Any, ...]:
-        return (codec.OP_GET_DATA, engine._path(self.path))
+    def to_wire(self, engine: RequestFactory) -> Tuple[Any, ...]:
+        return (codec.OP_GET_DATA, engine.server_path(self.path))
 
 
 @dataclass(frozen=True)
@@ -94,8 +92,8 @@ class GetChildren:
 
     path: str
 
-    def to_wire(self, engine: SessionEngine) -> Tuple[Any, ...]:
-        return (codec.OP_GET_CHILDREN, engine._path(self.path))
+    def to_wire(self, engine: RequestFactory) -> Tuple[Any, ...]:
+        return (codec.OP_GET_CHILDREN, engine.server_path(self.path))
 
 
 Op = Any
@@ -112,7 +110,7 @@ class Transaction(Generic[R]):
     ``RolledBackError``/``RuntimeInconsistencyError``).
     """
 
-    client: Any
+    client: SessionClient
     ops: List[Op] = field(default_factory=list)
 
     def create(self, path: str, value: bytes = b"", acl: Optional[Sequence[Any]] = None,
@@ -136,7 +134,17 @@ class Transaction(Generic[R]):
         return self
 
     def commit(self) -> R:
-        return self.client._commit(self.ops)  # type: ignore[no-any-return]  # R: what the client's _commit gives
+        """Send the ops as one multi: the results (awaitable on an AsyncClient)."""
+        return self.client.run_steps(commit_steps(self.client, self.ops))  # type: ignore[no-any-return]
 
     def commit_async(self) -> Any:
-        return self.client._submit(self.client._engine.op_multi(self.ops))
+        """Send the ops as one multi: a future of the results (raises on failure)."""
+        return self.client.submit(self.client.requests.op_multi(self.ops))
+
+
+def commit_steps(client: SessionClient, ops: Sequence[Any]) -> Generator[Any, Any, Any]:
+    """A multi whose per-op results come back even when it fails (no raise)."""
+    try:
+        return (yield client.requests.op_multi(ops))
+    except TransactionFailedError as e:
+        return e.results

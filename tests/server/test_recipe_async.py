@@ -27,7 +27,6 @@ from zkfast.recipe import (
     AsyncTreeCache,
     AsyncWriteLock,
     Lock,
-    RecipeMethods,
     TreeEventType,
     delete_tree_async,
     get_tree_async,
@@ -274,7 +273,7 @@ def test_flavor_mismatch_and_factories(hosts: str, make_client) -> None:
         async with AsyncClient(hosts) as a:
             with pytest.raises(TypeError):
                 Lock(a, "/x")
-            lock = RecipeMethods.Lock(a, "/f")  # what zk.Lock(...) does once mixed in
+            lock = a.Lock("/f")
             assert isinstance(lock, AsyncLock)
     run(main)
-    assert type(RecipeMethods.Lock(zk, "/f")) is Lock
+    assert type(zk.Lock("/f")) is Lock

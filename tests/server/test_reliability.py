@@ -262,8 +262,8 @@ def test_mutual_tls_with_a_client_certificate(mtls_server: ZooKeeperServer,
                                               tls_clients: Callable[..., Client]) -> None:
     assert mtls_server.secure_hosts.startswith("127.0.0.1:")  # the cert has SAN ip:127.0.0.1
     zk = tls_clients(mtls_server.secure_hosts, ssl_context=_client_ctx(mtls_server))
-    assert isinstance(zk._sock, ssl.SSLSocket)
-    assert zk._sock.getpeercert()["subjectAltName"]  # the server's cert was checked
+    assert isinstance(zk._session._sock, ssl.SSLSocket)
+    assert zk._session._sock.getpeercert()["subjectAltName"]  # the server's cert was checked
     path = zk.create("/mtls-", b"secret", sequence=True, ephemeral=True)
     assert zk.get(path)[0] == b"secret"
     assert zkfast.ClientInfo("x509", "CN=zkfast-test-client") in zk.whoami()

@@ -100,7 +100,7 @@ def clients() -> Iterator[Callable[..., Client]]:
 
 def threads_of(client: Client) -> List[threading.Thread]:
     """The client's own threads that are still alive."""
-    return [t for t in (client._io_thread, client._dispatch_thread) if t is not None and t.is_alive()]
+    return [t for t in (client._session._io_thread, client._session._dispatch_thread) if t is not None and t.is_alive()]
 
 
 def failed_with(fut: zkfast.Future, *types: type, timeout: float = 10.0) -> BaseException:
@@ -472,7 +472,7 @@ def test_tls_connection(zk_tls_server: ZooKeeperServer, zk_chroot: str,
                         clients: Callable[..., Client]) -> None:
     ctx = zk_tls_server.ssl_context()
     zk = clients(zk_tls_server.secure_hosts, ssl_context=ctx)
-    assert isinstance(zk._sock, ssl.SSLSocket)
+    assert isinstance(zk._session._sock, ssl.SSLSocket)
     zk.ensure_path(zk_chroot)
     ev = EventLog()
     zk.create(zk_chroot + "/n", b"over tls")
@@ -937,7 +937,7 @@ def test_corrupt_server_stream(clients: Callable[..., Client]) -> None:
         zk = clients(fake.hosts, session_timeout=2.0, max_buffer_size=64 * 1024)
         states = States(zk)
         sid = zk.session_id
-        io_thread = zk._io_thread
+        io_thread = zk._session._io_thread
         with pytest.raises(NoNodeError):
             zk.get("/x")
         for n, mode in enumerate(CORRUPTIONS, 1):
@@ -1008,7 +1008,7 @@ def test_add_auth_queued_while_disconnected_gets_its_own_reply(proxy: TcpProxy, 
     t = threading.Thread(target=lambda: box.append(
         pytest.raises(AuthFailedError, zk.add_auth, "nosuchscheme", "x").value))
     t.start()
-    wait_until(lambda: len(zk._queue) == 1)
+    wait_until(lambda: zk._engine.queued_count == 1)
     proxy.refuse(False)
     t.join(10)
     assert not t.is_alive() and box, "add_auth returned without failing"

@@ -1,7 +1,8 @@
 """Coordination recipes that stay correct under failure, for both clients.
 
-Every recipe's protocol is written once (as generators of requests, see
-``_base``) and offered as a sync class for :class:`zkfast.Client` and an
+Every recipe's protocol is written once (as step generators, see
+:mod:`zkfast.steps`) on the client interface of :mod:`zkfast.interface`,
+and offered as a sync class for :class:`zkfast.Client` and an
 ``Async*`` twin for :class:`zkfast.AsyncClient`:
 
 ========================  =====================================================
@@ -25,8 +26,6 @@ delete_tree               pipelined requests
 >>> with Lock(zk, "/app/lock"):                      # doctest: +SKIP
 ...     ...
 """
-
-from typing import Any, Callable
 
 from .barrier import AsyncBarrier, AsyncDoubleBarrier, Barrier, DoubleBarrier
 from .bulk import delete_tree, delete_tree_async, get_tree, get_tree_async, walk, walk_async
@@ -57,42 +56,4 @@ __all__ = [
     "AsyncElection", "AsyncLeaderLatch", "AsyncCounter", "AsyncBarrier", "AsyncDoubleBarrier",
     "AsyncParty", "AsyncShallowParty", "AsyncQueue", "AsyncLockingQueue", "AsyncDataWatch",
     "AsyncChildrenWatch", "AsyncTreeCache", "walk_async", "get_tree_async", "delete_tree_async",
-    "RecipeMethods",
 ]
-
-_SYNC_ASYNC = {
-    "Lock": ("Lock", "AsyncLock"), "ReadLock": ("ReadLock", "AsyncReadLock"),
-    "WriteLock": ("WriteLock", "AsyncWriteLock"), "MultiLock": ("MultiLock", "AsyncMultiLock"),
-    "Semaphore": ("Semaphore", "AsyncSemaphore"), "Election": ("Election", "AsyncElection"),
-    "LeaderLatch": ("LeaderLatch", "AsyncLeaderLatch"), "Counter": ("Counter", "AsyncCounter"),
-    "Barrier": ("Barrier", "AsyncBarrier"), "DoubleBarrier": ("DoubleBarrier", "AsyncDoubleBarrier"),
-    "Party": ("Party", "AsyncParty"), "ShallowParty": ("ShallowParty", "AsyncShallowParty"),
-    "Queue": ("Queue", "AsyncQueue"), "LockingQueue": ("LockingQueue", "AsyncLockingQueue"),
-    "DataWatch": ("DataWatch", "AsyncDataWatch"),
-    "ChildrenWatch": ("ChildrenWatch", "AsyncChildrenWatch"),
-    "TreeCache": ("TreeCache", "AsyncTreeCache"),
-}
-
-
-def _factory(name: str) -> Callable[..., Any]:
-    sync_name, async_name = _SYNC_ASYNC[name]
-
-    def make(self: Any, *args: Any, **kwargs: Any) -> Any:
-        from ._base import is_async_client
-        cls = globals()[async_name if is_async_client(self) else sync_name]
-        return cls(self, *args, **kwargs)
-
-    make.__name__ = name
-    make.__doc__ = (f"``zk.{name}(...)`` is ``zkfast.recipe.{sync_name}(zk, ...)`` "
-                    f"(``{async_name}`` on an AsyncClient).")
-    return make
-
-
-class RecipeMethods:
-    """kazoo-style factories (``zk.Lock(path)``, ``zk.TreeCache(path)``, ...):
-    a mixin for the client classes; each picks the sync or async recipe."""
-
-
-for _name in _SYNC_ASYNC:
-    setattr(RecipeMethods, _name, _factory(_name))
-del _name

@@ -6,14 +6,10 @@ from __future__ import annotations
 import uuid
 from typing import Union
 
+from ..paths import join
 from ..steps import PROTECTED_PREFIX
 
 __all__ = ["join", "seq_of", "strip_protected", "to_bytes", "new_guid", "PROTECTED_PREFIX"]
-
-
-def join(parent: str, name: str) -> str:
-    """``parent + "/" + name`` without doubling the root slash."""
-    return f"/{name}" if parent == "/" else f"{parent}/{name}"
 
 
 def seq_of(name: str) -> int:

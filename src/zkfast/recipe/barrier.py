@@ -21,21 +21,17 @@ from typing import Any, Generator, Optional, Sequence
 from ..errors import ConnectionLossError, NodeExistsError, NoNodeError
 from ..events import WatchedEvent
 from ..paths import validate_path
-from ._base import (
-    ASYNC,
-    SYNC,
-    Flavor,
-    Wait,
+from ._drivers import ASYNC, SYNC, Flavor, Wait, drive, run_async, run_sync
+from ._names import join, new_guid, to_bytes
+from ._nodes import (
+    acl_or_default,
     create_unique,
     deadline_of,
     delete_quietly,
-    drive,
     ensure_connected,
+    ensure_path,
     remaining,
-    run_async,
-    run_sync,
 )
-from ._names import join, new_guid, to_bytes
 
 __all__ = ["Barrier", "DoubleBarrier", "AsyncBarrier", "AsyncDoubleBarrier"]
 
@@ -56,17 +52,17 @@ class _BarrierCore:
 
     def _create_gen(self) -> Generator[Any, Any, bool]:
         try:
-            yield self.client._engine.op_create(self.path, b"", self.client._acl(self.acl))
+            yield self.client.requests.op_create(self.path, b"", acl_or_default(self.client, self.acl))
             return True
         except NodeExistsError:
             return False
         except NoNodeError:
-            yield from self.client._ensure_path(self.path, self.acl)
+            yield from ensure_path(self.client, self.path, self.acl)
             return True
 
     def _remove_gen(self) -> Generator[Any, Any, bool]:
         try:
-            yield self.client._engine.op_delete(self.path)
+            yield self.client.requests.op_delete(self.path)
             return True
         except NoNodeError:
             return False
@@ -78,7 +74,7 @@ class _BarrierCore:
                 return False
             self._wake.clear()
             try:
-                stat = yield self.client._engine.op_exists(self.path, self._on_watch)
+                stat = yield self.client.requests.op_exists(self.path, self._on_watch)
             except ConnectionLossError:
                 continue
             if stat is None:
@@ -151,7 +147,7 @@ class _DoubleBarrierCore:
         if self.participating:
             raise RuntimeError("already entered")
         deadline = deadline_of(timeout)
-        engine = self.client._engine
+        engine = self.client.requests
         self.name = new_guid()
         node = join(self.path, self.name)
         yield from create_unique(self.client, node, self.data, self.acl, ephemeral=True)
@@ -173,7 +169,7 @@ class _DoubleBarrierCore:
                 continue
             if sum(1 for c in children if c != "ready") >= self.num_clients:
                 try:
-                    yield engine.op_create(self._ready, b"", self.client._acl(self.acl))
+                    yield engine.op_create(self._ready, b"", acl_or_default(self.client, self.acl))
                 except (NodeExistsError, ConnectionLossError):
                     continue  # look again: exists() settles it
                 return True
@@ -188,7 +184,7 @@ class _DoubleBarrierCore:
         if not self.participating:
             raise RuntimeError("not entered")
         deadline = deadline_of(timeout)
-        engine = self.client._engine
+        engine = self.client.requests
         node = join(self.path, self.name)
         while True:
             if not (yield from ensure_connected(self.client, deadline)):

@@ -26,73 +26,20 @@ from typing import Any, AsyncIterator, Deque, Dict, Generator, Iterator, List, T
 
 from ..errors import (
     ConnectionLossError,
-    NoAuthError,
     NoNodeError,
-    NotEmptyError,
     ResponseTooLargeError,
-    TransactionFailedError,
 )
 from ..paths import validate_path
-from ..transaction import Delete, GetChildren, GetData
-from ._base import Batch
+from ..steps import Batch
+from ..transaction import GetChildren, GetData
+from ..tree import MAX_REQUESTS, OPS_PER_REQUEST, TreeWalker
+from ..tree import delete_tree as tree_delete
 from ._names import join
 from .cache import NodeData
 
-__all__ = ["walk", "get_tree", "delete_tree", "walk_async", "get_tree_async", "delete_tree_async"]
+__all__ = ["walk", "get_tree", "delete_tree", "walk_async", "get_tree_async", "delete_tree_async",
+           "OPS_PER_REQUEST", "MAX_REQUESTS"]
 
-OPS_PER_REQUEST = 256
-MAX_REQUESTS = 16
-
-
-class _Walker:
-    """Breadth-first listing, one window of requests per ``step()``."""
-
-    def __init__(self, client: Any, path: str, ops_per_request: int, max_requests: int) -> None:
-        validate_path(path)
-        self.client = client
-        self.frontier: Deque[str] = deque([path])
-        self.per = max(1, ops_per_request)
-        self.max = max(1, max_requests)
-        self.unreadable_as_leaf = False  # delete_tree: try to delete what it can't list
-
-    def step(self) -> Generator[Any, Any, List[Tuple[str, List[str]]]]:
-        engine = self.client._engine
-        chunks: List[List[str]] = []
-        while self.frontier and len(chunks) < self.max:
-            chunk: List[str] = []
-            while self.frontier and len(chunk) < self.per:
-                chunk.append(self.frontier.popleft())
-            chunks.append(chunk)
-        results = yield Batch([engine.op_multi_read([GetChildren(p) for p in c]) for c in chunks])
-        out: List[Tuple[str, List[str]]] = []
-        retry: List[str] = []
-        for chunk, res in zip(chunks, results):
-            if isinstance(res, ConnectionLossError):
-                retry.extend(chunk)  # reads: safe to repeat after the reconnect
-                continue
-            if isinstance(res, ResponseTooLargeError):
-                for p in chunk:  # one by one; a single oversized list still raises
-                    try:
-                        names = yield engine.op_get_children(p)
-                    except NoNodeError:
-                        continue
-                    out.append((p, names))
-                    self.frontier.extend(join(p, n) for n in names)
-                continue
-            if isinstance(res, BaseException):
-                raise res
-            for p, names in zip(chunk, res):
-                if isinstance(names, NoNodeError):
-                    continue  # deleted meanwhile
-                if isinstance(names, NoAuthError) and self.unreadable_as_leaf:
-                    out.append((p, []))  # can't list it; deletable if it has no children
-                    continue
-                if isinstance(names, BaseException):
-                    raise names
-                out.append((p, names))
-                self.frontier.extend(join(p, n) for n in names)
-        self.frontier.extendleft(reversed(retry))
-        return out
 
 
 def walk(client: Any, path: str = "/", *, ops_per_request: int = OPS_PER_REQUEST,
@@ -103,24 +50,24 @@ def walk(client: Any, path: str = "/", *, ops_per_request: int = OPS_PER_REQUEST
     >>> sum(1 for _ in walk(zk, "/app"))   # doctest: +SKIP
     42
     """
-    w = _Walker(client, path, ops_per_request, max_requests)
+    w = TreeWalker(client, path, ops_per_request, max_requests)
     while w.frontier:
-        yield from client._run(w.step())
+        yield from client.run_steps(w.step())
 
 
 async def walk_async(client: Any, path: str = "/", *, ops_per_request: int = OPS_PER_REQUEST,
                      max_requests: int = MAX_REQUESTS) -> AsyncIterator[Tuple[str, List[str]]]:
     """:func:`walk` for :class:`~zkfast.AsyncClient`: ``async for path, children in ...``."""
-    w = _Walker(client, path, ops_per_request, max_requests)
+    w = TreeWalker(client, path, ops_per_request, max_requests)
     while w.frontier:
-        for item in await client._run(w.step()):
+        for item in await client.run_steps(w.step()):
             yield item
 
 
 def _get_tree_gen(client: Any, path: str, per: int, max_requests: int
                   ) -> Generator[Any, Any, Dict[str, NodeData]]:
     validate_path(path)
-    engine = client._engine
+    engine = client.requests
     tree: Dict[str, NodeData] = {}
     to_get: Deque[str] = deque([path])
     to_list: Deque[str] = deque()
@@ -170,59 +117,15 @@ def get_tree(client: Any, path: str = "/", *, ops_per_request: int = OPS_PER_REQ
     >>> get_tree(zk, "/app")["/app/config"].data   # doctest: +SKIP
     b'...'
     """
-    return cast(Dict[str, NodeData], client._run(_get_tree_gen(client, path, ops_per_request, max_requests)))
+    return cast(Dict[str, NodeData],
+                client.run_steps(_get_tree_gen(client, path, ops_per_request, max_requests)))
 
 
 async def get_tree_async(client: Any, path: str = "/", *, ops_per_request: int = OPS_PER_REQUEST,
                          max_requests: int = MAX_REQUESTS) -> Dict[str, NodeData]:
     """:func:`get_tree` for :class:`~zkfast.AsyncClient`."""
     return cast(Dict[str, NodeData],
-                await client._run(_get_tree_gen(client, path, ops_per_request, max_requests)))
-
-
-def _delete_tree_gen(client: Any, path: str, per: int, max_requests: int
-                     ) -> Generator[Any, Any, int]:
-    validate_path(path)
-    engine = client._engine
-    deleted = 0
-    while True:
-        # 1. list everything (breadth first), 2. delete deepest first
-        w = _Walker(client, path, per, max_requests)
-        w.unreadable_as_leaf = True
-        order: List[str] = []
-        while w.frontier:
-            for p, _ in (yield from w.step()):
-                order.append(p)
-        if path == "/":
-            order = order[1:]  # the root itself cannot be deleted
-            if not engine.chroot:  # the server's own /zookeeper (under a chroot it is a user's node)
-                order = [p for p in order if p != "/zookeeper" and not p.startswith("/zookeeper/")]
-        if not order:
-            return deleted
-        order.reverse()
-        leftovers = False
-        chunk_size = max(1, min(per, 1000))
-        chunks = [order[i:i + chunk_size] for i in range(0, len(order), chunk_size)]
-        for i in range(0, len(chunks), max_requests):
-            window = chunks[i:i + max_requests]
-            results = yield Batch([engine.op_multi([Delete(p) for p in c]) for c in window])
-            for chunk, res in zip(window, results):
-                if not isinstance(res, BaseException):
-                    deleted += len(chunk)
-                    continue
-                if not isinstance(res, (TransactionFailedError, ConnectionLossError)):
-                    raise res
-                # something changed underneath (or the reply was lost): one by one
-                singles = yield Batch([engine.op_delete(p) for p in chunk])
-                for r in singles:
-                    if r is None or r is True:
-                        deleted += 1
-                    elif isinstance(r, (NotEmptyError, ConnectionLossError)):
-                        leftovers = True  # a child appeared / unknown: go round again
-                    elif not isinstance(r, NoNodeError):
-                        raise r
-        if not leftovers:
-            return deleted
+                await client.run_steps(_get_tree_gen(client, path, ops_per_request, max_requests)))
 
 
 def delete_tree(client: Any, path: str, *, ops_per_request: int = OPS_PER_REQUEST,
@@ -234,10 +137,10 @@ def delete_tree(client: Any, path: str, *, ops_per_request: int = OPS_PER_REQUES
     >>> delete_tree(zk, "/tmp/job-17")   # doctest: +SKIP
     3
     """
-    return cast(int, client._run(_delete_tree_gen(client, path, ops_per_request, max_requests)))
+    return cast(int, client.run_steps(tree_delete(client, path, ops_per_request, max_requests)))
 
 
 async def delete_tree_async(client: Any, path: str, *, ops_per_request: int = OPS_PER_REQUEST,
                             max_requests: int = MAX_REQUESTS) -> int:
     """:func:`delete_tree` for :class:`~zkfast.AsyncClient`."""
-    return cast(int, await client._run(_delete_tree_gen(client, path, ops_per_request, max_requests)))
+    return cast(int, await client.run_steps(tree_delete(client, path, ops_per_request, max_requests)))

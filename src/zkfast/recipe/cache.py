@@ -62,8 +62,9 @@ from ..errors import (
 from ..events import EventType, State, WatchedEvent, WatcherType
 from ..paths import validate_path
 from ..records import Stat
+from ..steps import Batch
 from ..transaction import GetChildren, GetData
-from ._base import ASYNC, SYNC, Batch, Flavor, drive, run_async, run_sync
+from ._drivers import ASYNC, SYNC, Flavor, drive, run_async, run_sync, spawn
 
 __all__ = ["TreeCache", "AsyncTreeCache", "TreeEvent", "TreeEventType", "NodeData"]
 
@@ -199,7 +200,7 @@ class _TreeCacheCore:
         self._closed = True
         self.client.remove_listener(self._on_state)
         try:
-            yield from self.client._remove_watches(self.path, WatcherType.PERSISTENT_RECURSIVE,
+            yield from self.client.remove_watches_steps(self.path, WatcherType.PERSISTENT_RECURSIVE,
                                                    self._on_watch, False)
         except (NoWatcherError, ConnectionLossError, SessionExpiredError, ClosedError):
             pass
@@ -215,7 +216,7 @@ class _TreeCacheCore:
             try:
                 r = fn(ev)
                 if asyncio.iscoroutine(r):
-                    self.client._loop.create_task(r)
+                    spawn(r)
             except Exception:  # noqa: BLE001
                 log.exception("TreeCache listener failed")
 
@@ -298,7 +299,7 @@ class _TreeCacheCore:
 
     def _sync_gen(self) -> Generator[Any, Any, None]:
         """Bring the cache in line with the server, emitting only differences."""
-        engine = self.client._engine
+        engine = self.client.requests
         self._gen += 1
         self._pending.clear()  # in-flight refreshes of the old generation are dropped
         if self._need_watch:
@@ -500,7 +501,7 @@ class _TreeCacheCore:
             drive(self.client, self._refresh_gen(self._gen), self._refresh_done)
 
     def _refresh_gen(self, gen: int) -> Generator[Any, Any, None]:
-        engine = self.client._engine
+        engine = self.client.requests
         per = self.ops_per_request
         while self._pending and gen == self._gen and not self._syncing:
             batch: List[List[str]] = []

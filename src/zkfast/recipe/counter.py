@@ -22,7 +22,8 @@ from typing import Any, Generator, Optional, Sequence, Union
 
 from ..errors import BadVersionError, ConnectionLossError, NodeExistsError, NoNodeError
 from ..paths import parent, validate_path
-from ._base import ASYNC, SYNC, Flavor, run_async, run_sync
+from ._drivers import ASYNC, SYNC, Flavor, run_async, run_sync
+from ._nodes import acl_or_default, ensure_path
 
 __all__ = ["Counter", "AsyncCounter"]
 
@@ -58,7 +59,7 @@ class _CounterCore:
     def _value_gen(self) -> Generator[Any, Any, Number]:
         while True:
             try:
-                data, _ = yield self.client._engine.op_get(self.path)
+                data, _ = yield self.client.requests.op_get(self.path)
             except NoNodeError:
                 return self.default
             except ConnectionLossError:
@@ -70,7 +71,7 @@ class _CounterCore:
             raise TypeError(f"cannot add {type(delta).__name__} to a counter")
         if isinstance(delta, float) and self.default_type is int:
             raise TypeError("an int counter takes int changes")
-        engine = self.client._engine
+        engine = self.client.requests
         while True:
             try:
                 data, stat = yield engine.op_get(self.path)
@@ -90,11 +91,11 @@ class _CounterCore:
 
     def _create_gen(self) -> Generator[Any, Any, None]:
         try:
-            yield self.client._engine.op_create(self.path, b"", self.client._acl(self.acl))
+            yield self.client.requests.op_create(self.path, b"", acl_or_default(self.client, self.acl))
         except (NodeExistsError, ConnectionLossError):
             pass  # an empty node means "default": re-creating is harmless
         except NoNodeError:
-            yield from self.client._ensure_path(parent(self.path), None)
+            yield from ensure_path(self.client, parent(self.path), None)
 
 
 class Counter(_CounterCore):

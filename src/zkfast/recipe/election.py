@@ -33,19 +33,11 @@ from ..errors import (
 )
 from ..events import EventType, State, WatchedEvent
 from ..paths import basename, validate_path
-from ..steps import PROTECTED_PREFIX
-from ._base import (
-    ASYNC,
-    SYNC,
-    Flavor,
-    Reconciler,
-    create_protected,
-    discard_prefixed,
-    run_async,
-    run_sync,
-    session_timeout_of,
-)
+from ..steps import PROTECTED_PREFIX, Batch
+from ._drivers import ASYNC, SYNC, Flavor, run_async, run_sync
 from ._names import join, new_guid, seq_of, strip_protected, to_bytes
+from ._nodes import create_protected, discard_prefixed, session_timeout_of
+from ._reconcile import Reconciler
 from .lock import AsyncLock, Lock
 
 __all__ = ["Election", "AsyncElection", "LeaderLatch", "AsyncLeaderLatch"]
@@ -180,7 +172,7 @@ class _LatchCore:
         self._reconciler.trigger()
 
     def _check_gen(self) -> Generator[Any, Any, Optional[bool]]:
-        engine = self.client._engine
+        engine = self.client.requests
         while True:
             if self._closed:
                 return None
@@ -295,8 +287,7 @@ class _LatchCore:
             log.debug("latch cleanup failed: %s", e)
 
     def _participants_gen(self) -> Generator[Any, Any, List[str]]:
-        from ._base import Batch
-        engine = self.client._engine
+        engine = self.client.requests
         try:
             children = yield engine.op_get_children(self.path)
         except NoNodeError:

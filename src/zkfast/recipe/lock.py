@@ -38,25 +38,18 @@ from ..errors import (
 )
 from ..events import EventType, State, WatchedEvent
 from ..paths import basename, validate_path
-from ..steps import PROTECTED_PREFIX
-from ._base import (
-    ASYNC,
-    SYNC,
-    Batch,
-    Flavor,
-    Holder,
-    Wait,
+from ..steps import PROTECTED_PREFIX, Batch
+from ._drivers import ASYNC, SYNC, Flavor, Wait, drive, run_async, run_sync
+from ._holder import Holder
+from ._names import join, new_guid, seq_of, strip_protected, to_bytes
+from ._nodes import (
     create_protected,
     deadline_of,
     delete_quietly,
     discard_prefixed,
-    drive,
     ensure_connected,
     remaining,
-    run_async,
-    run_sync,
 )
-from ._names import join, new_guid, seq_of, strip_protected, to_bytes
 
 __all__ = ["Lock", "ReadLock", "WriteLock", "MultiLock",
            "AsyncLock", "AsyncReadLock", "AsyncWriteLock", "AsyncMultiLock"]
@@ -187,7 +180,7 @@ class _LockCore(Holder):
     def _check(self, node: str) -> Generator[Any, Any, Optional[bool]]:
         """True: ours is first; False: waiting, a watch is set on our blocker;
         None: our node no longer exists."""
-        engine = self.client._engine
+        engine = self.client.requests
         name = basename(node)
         while True:
             children = yield engine.op_get_children(self.path)
@@ -229,7 +222,7 @@ class _LockCore(Holder):
         return True
 
     def _contenders_gen(self) -> Generator[Any, Any, List[str]]:
-        engine = self.client._engine
+        engine = self.client.requests
         try:
             children = yield engine.op_get_children(self.path)
         except NoNodeError:

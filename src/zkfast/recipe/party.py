@@ -21,8 +21,10 @@ from typing import Any, Generator, Iterator, List, Optional, Sequence
 from ..errors import NoNodeError, ZooKeeperError
 from ..events import State
 from ..paths import validate_path
-from ._base import ASYNC, SYNC, Batch, Flavor, create_unique, delete_quietly, drive, run_async, run_sync
+from ..steps import Batch
+from ._drivers import ASYNC, SYNC, Flavor, drive, run_async, run_sync
 from ._names import join, new_guid, to_bytes
+from ._nodes import create_unique, delete_quietly
 
 __all__ = ["Party", "ShallowParty", "AsyncParty", "AsyncShallowParty"]
 
@@ -88,7 +90,7 @@ class _PartyCore:
             yield from create_unique(self.client, self.node, value, self.acl, ephemeral=True)
 
     def _members_gen(self) -> Generator[Any, Any, List[str]]:
-        engine = self.client._engine
+        engine = self.client.requests
         try:
             children = yield engine.op_get_children(self.path)
         except NoNodeError:

@@ -34,20 +34,17 @@ from ..paths import validate_path
 from ..records import Stat
 from ..steps import PROTECTED_PREFIX
 from ..transaction import Create, Delete
-from ._base import (
-    ASYNC,
-    SYNC,
-    Flavor,
-    Wait,
+from ._drivers import ASYNC, SYNC, Flavor, Wait, run_async, run_sync
+from ._names import join, new_guid, seq_of, strip_protected
+from ._nodes import (
+    acl_or_default,
     create_protected,
     deadline_of,
     delete_quietly,
     ensure_connected,
+    ensure_path,
     remaining,
-    run_async,
-    run_sync,
 )
-from ._names import join, new_guid, seq_of, strip_protected
 
 __all__ = ["Queue", "LockingQueue", "AsyncQueue", "AsyncLockingQueue"]
 
@@ -104,7 +101,7 @@ class _QueueBase:
         mark = f"{PROTECTED_PREFIX}{guid}-"
         name = f"{mark}entry-{_check_priority(priority):03d}-"
         ops = [Create(join(self.entries_path, name), v, self.acl, sequence=True) for v in vals]
-        engine = self.client._engine
+        engine = self.client.requests
         retried = False
         while True:
             try:
@@ -114,7 +111,7 @@ class _QueueBase:
                 retried = True
             except TransactionFailedError as e:
                 if isinstance(e.failure, NoNodeError):
-                    yield from self.client._ensure_path(self.entries_path, None)
+                    yield from ensure_path(self.client, self.entries_path, None)
                     continue
                 raise
             if retried:  # did the lost multi apply? (all or nothing: look for our guid)
@@ -128,10 +125,10 @@ class _QueueBase:
 
     def _sorted_entries_gen(self, watch: Any = None) -> Generator[Any, Any, List[str]]:
         try:
-            children = yield self.client._engine.op_get_children(self.entries_path, watch)
+            children = yield self.client.requests.op_get_children(self.entries_path, watch)
         except NoNodeError:
             if watch is not None:  # wait for the queue to appear
-                yield from self.client._ensure_path(self.entries_path, None)
+                yield from ensure_path(self.client, self.entries_path, None)
                 return (yield from self._sorted_entries_gen(watch))
             return []
         return sorted((c for c in children if _is_entry(c)), key=_entry_key)
@@ -142,7 +139,7 @@ class _QueueBase:
 
 class _QueueCore(_QueueBase):
     def _get_gen(self) -> Generator[Any, Any, Optional[bytes]]:
-        engine = self.client._engine
+        engine = self.client.requests
         data: Optional[bytes]
         while True:
             names = yield from self._sorted_entries_gen()
@@ -227,16 +224,16 @@ class _LockingQueueCore(_QueueBase):
 
     def _take_gen(self, name: str) -> Generator[Any, Any, bool]:
         """Claim ``name`` with an ephemeral ``taken/<name>`` node holding our id."""
-        engine = self.client._engine
+        engine = self.client.requests
         taken = join(self.taken_path, name)
         data: Optional[bytes]
         stat: Stat
         while True:
             try:
-                yield engine.op_create(taken, self.id, self.client._acl(self.acl), ephemeral=True)
+                yield engine.op_create(taken, self.id, acl_or_default(self.client, self.acl), ephemeral=True)
                 return True
             except NoNodeError:
-                yield from self.client._ensure_path(self.taken_path, None)
+                yield from ensure_path(self.client, self.taken_path, None)
             except NodeExistsError:
                 pass
             except ConnectionLossError:
@@ -253,7 +250,7 @@ class _LockingQueueCore(_QueueBase):
         if self.processing is not None:
             raise RuntimeError("this LockingQueue already holds an item: consume() or release() it")
         deadline = deadline_of(timeout)
-        engine = self.client._engine
+        engine = self.client.requests
         data: Optional[bytes]
         while True:
             if not (yield from ensure_connected(self.client, deadline)):
@@ -264,7 +261,7 @@ class _LockingQueueCore(_QueueBase):
                 try:
                     taken = set((yield engine.op_get_children(self.taken_path, self._on_watch)))
                 except NoNodeError:
-                    yield from self.client._ensure_path(self.taken_path, None)
+                    yield from ensure_path(self.client, self.taken_path, None)
                     continue
             except ConnectionLossError:
                 continue
@@ -291,7 +288,7 @@ class _LockingQueueCore(_QueueBase):
         name = self.processing
         if name is None:
             return False
-        engine = self.client._engine
+        engine = self.client.requests
         entry, taken = join(self.entries_path, name), join(self.taken_path, name)
         retried = False
         while True:

@@ -30,24 +30,19 @@ from ..errors import (
 )
 from ..events import State, WatchedEvent
 from ..paths import basename, validate_path
-from ..steps import PROTECTED_PREFIX
-from ._base import (
-    ASYNC,
-    SYNC,
-    Batch,
-    Flavor,
-    Holder,
-    Wait,
+from ..steps import PROTECTED_PREFIX, Batch
+from ._drivers import ASYNC, SYNC, Flavor, Wait, drive, run_async, run_sync
+from ._holder import Holder
+from ._names import join, new_guid, seq_of, to_bytes
+from ._nodes import (
+    acl_or_default,
     create_protected,
     deadline_of,
     discard_prefixed,
-    drive,
     ensure_connected,
+    ensure_path,
     remaining,
-    run_async,
-    run_sync,
 )
-from ._names import join, new_guid, seq_of, to_bytes
 from .lock import AsyncLock, Lock
 
 __all__ = ["Semaphore", "AsyncSemaphore"]
@@ -82,15 +77,15 @@ class _SemaphoreCore(Holder):
                 f"{'held' if self.is_acquired else 'free'}>")
 
     def _check_max_gen(self) -> Generator[Any, Any, None]:
-        engine = self.client._engine
+        engine = self.client.requests
         want = str(self.max_leases).encode()
         while True:
             try:
                 data, _ = yield engine.op_get(self.path)
             except NoNodeError:
                 try:
-                    yield from self.client._ensure_path(self.path.rsplit("/", 1)[0] or "/", None)
-                    yield engine.op_create(self.path, want, self.client._acl(self.acl))
+                    yield from ensure_path(self.client, self.path.rsplit("/", 1)[0] or "/", None)
+                    yield engine.op_create(self.path, want, acl_or_default(self.client, self.acl))
                     return
                 except NodeExistsError:
                     continue
@@ -131,7 +126,7 @@ class _SemaphoreCore(Holder):
 
     def _lease_loop(self, blocking: bool, deadline: Optional[float]) -> Generator[Any, Any, bool]:
         client = self.client
-        engine = client._engine
+        engine = client.requests
         node: Optional[str] = None
         sid = 0
         while True:
@@ -202,7 +197,7 @@ class _SemaphoreCore(Holder):
         return True
 
     def _holders_gen(self) -> Generator[Any, Any, List[str]]:
-        engine = self.client._engine
+        engine = self.client.requests
         try:
             children = yield engine.op_get_children(self.leases_path)
         except NoNodeError:

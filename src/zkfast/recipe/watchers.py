@@ -38,7 +38,8 @@ from ..errors import (
 )
 from ..events import EventType, State, WatchedEvent
 from ..paths import validate_path
-from ._base import ASYNC, SYNC, Flavor, Reconciler
+from ._drivers import ASYNC, SYNC, Flavor
+from ._reconcile import Reconciler
 
 __all__ = ["DataWatch", "ChildrenWatch", "AsyncDataWatch", "AsyncChildrenWatch"]
 
@@ -160,7 +161,7 @@ class _WatchCore:
 
 class _DataWatchCore(_WatchCore):
     def _fetch_gen(self) -> Generator[Any, Any, Any]:
-        engine = self.client._engine
+        engine = self.client.requests
         event, self._event = self._event, None
         while True:
             try:
@@ -181,7 +182,7 @@ class _DataWatchCore(_WatchCore):
 
 class _ChildrenWatchCore(_WatchCore):
     def _fetch_gen(self) -> Generator[Any, Any, Any]:
-        engine = self.client._engine
+        engine = self.client.requests
         event, self._event = self._event, None
         while True:
             try:
