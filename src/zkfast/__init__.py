@@ -8,6 +8,7 @@
 b'value'
 """
 
+import logging as _logging
 from typing import Any
 
 from . import codec as _codec_module
@@ -28,6 +29,7 @@ from .acl import (
     world_acl,
 )
 from .client import Client, Future
+from .config import ClientConfig
 from .errors import *  # noqa: F401,F403 - the error hierarchy is public API
 from .errors import __all__ as _errors_all
 from .events import AddWatchMode, EventType, State, WatchedEvent, WatcherType
@@ -35,13 +37,17 @@ from .hosts import DNSHostProvider, HostProvider, StaticHostProvider, format_ser
 from .records import ClientInfo, Stat
 from .transaction import Check, Create, Delete, GetChildren, GetData, SetData, Transaction
 
+# zkfast never prints by itself: without logging configured by the
+# application, its records go nowhere (not to Python's last-resort handler).
+_logging.getLogger("zkfast").addHandler(_logging.NullHandler())
+
 codec_backend: str = _codec_module.backend
 """``"cython"`` or ``"python"``: the codec backend in use."""
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Client", "AsyncClient", "Future", "codec_backend", "Stat", "ClientInfo",  # noqa: F405 - lazy, below
+    "Client", "AsyncClient", "Future", "ClientConfig", "codec_backend", "Stat", "ClientInfo",  # noqa: F405
     "ACL", "Id", "Perm", "OPEN_ACL_UNSAFE", "CREATOR_ALL_ACL", "READ_ACL_UNSAFE",
     "ANYONE_ID_UNSAFE", "AUTH_IDS", "world_acl", "auth_acl", "digest_acl", "ip_acl",
     "make_acl", "make_digest_id", "State", "EventType", "WatcherType", "AddWatchMode",

@@ -60,6 +60,7 @@ _allocate_lock = threading.Lock
 _monotonic = time.monotonic
 _RECV_SIZE = 256 * 1024
 _COALESCE_BYTES = 64 * 1024  # held-back frames are sent at the latest at this size
+_MAIN_THREAD = threading.main_thread().ident
 
 # epoll where it exists (a leading caller mutes the socket in it cheaply);
 # the standard selectors elsewhere (Windows has neither epoll nor poll). The
@@ -226,13 +227,24 @@ class _SelectorWaiter:
         self._sel.close()
 
 
-def _readable(sock: socket.socket, timeout: float) -> bool:
-    """Wait up to ``timeout`` for ``sock`` to be readable (any fd number)."""
-    if hasattr(select, "poll"):
-        p = select.poll()
-        p.register(sock, select.POLLIN | select.POLLPRI)
-        return bool(p.poll(max(0, int(timeout * 1000)) + 1))
-    return bool(select.select([sock], [], [], timeout)[0])
+class _ReadableCheck:
+    """A caller's wait for one socket to be readable (any fd number: poll
+    where it exists, else select). Used only under the read token."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._poll: Any = None
+        if hasattr(select, "poll"):
+            self._poll = select.poll()
+            self._poll.register(sock, select.POLLIN | select.POLLPRI)
+
+    def sock_is_not(self, sock: socket.socket) -> bool:
+        return self._sock is not sock
+
+    def __call__(self, timeout: float) -> bool:
+        if self._poll is not None:
+            return bool(self._poll.poll(max(0, int(timeout * 1000)) + 1))
+        return bool(select.select([self._sock], [], [], timeout)[0])
 
 
 def _shutdown(sock: Any) -> None:
@@ -266,6 +278,7 @@ class ThreadSession(Session):
         self._rbuf = bytearray(_RECV_SIZE)     # the token holder's receive buffer
         self._rview = memoryview(self._rbuf)
         self._waiter: Any = None               # the I/O thread's wait for data
+        self._readable: Optional[_ReadableCheck] = None  # a leading caller's, for this socket
         self._outbuf: List[bytes] = []         # frames held back while others are in flight
         self._outbytes = 0
         self._last_recv = 0.0
@@ -606,11 +619,22 @@ class ThreadSession(Session):
                 pass
 
     def _lead_loop(self, req: PendingRequest, sock: socket.socket, deadline: Optional[float]) -> None:
+        # The main thread (where KeyboardInterrupt and signal handlers land)
+        # waits for data before reading it: interrupted while waiting it has
+        # consumed nothing and the connection lives on. Bytes recv()ed but not
+        # yet handed to the engine cannot be kept across an interrupt, so
+        # _read_some drops the connection in that (short) window.
+        on_main = threading.get_ident() == _MAIN_THREAD
+        readable = self._readable
         while not req.done_flag:
+            if readable is None or readable.sock_is_not(sock):
+                return
             if deadline is not None:
                 remaining = deadline - _monotonic()
-                if remaining <= 0 or not _readable(sock, remaining):
+                if remaining <= 0 or not readable(remaining):
                     return
+            elif on_main and not readable(3600.0):
+                continue
             if self._sock is not sock:
                 return
             try:
@@ -624,21 +648,22 @@ class ThreadSession(Session):
     def _read_some(self, sock: socket.socket) -> bool:
         """One recv and everything it completes; the caller holds the read token.
         False when the server closed the connection."""
-        # recv_into a reused buffer: a fresh 256 KiB bytes per recv costs an
-        # mmap/munmap pair in malloc, more than the whole decode of a small reply.
-        n = sock.recv_into(self._rbuf)
-        if not n:
-            return False
         engine = self.engine
         frames = engine.frames_received
         try:
+            # recv_into a reused buffer: a fresh 256 KiB bytes per recv costs an
+            # mmap/munmap pair in malloc, more than the whole decode of a small reply.
+            n = sock.recv_into(self._rbuf)
+            if not n:
+                return False
             engine.receive(self._rview[:n], self._complete)
-        except ZooKeeperError:  # corrupt stream / protocol violation
+        except (OSError, ZooKeeperError):  # a dead socket, a corrupt stream, a protocol violation
             self.flush_events()
             raise
         except BaseException:
-            # Interrupted while handing out replies: the engine refuses this
-            # stream from now on; end it, and the drop fails what it owed.
+            # Interrupted (KeyboardInterrupt) after bytes left the socket and
+            # before the engine took them all: the stream cannot be trusted
+            # any more. End it; the drop fails what the connection owed.
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -752,6 +777,7 @@ class ThreadSession(Session):
             frames = self.ready_frames(frames)
             if frames:
                 sock.sendall(b"".join(frames))
+            self._readable = _ReadableCheck(sock)
             self._sock = sock
             self.engine.connection_ready()
             self._last_send = _monotonic()
