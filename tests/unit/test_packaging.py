@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
@@ -150,10 +151,6 @@ def test_typing_files_are_in_the_package() -> None:
 
 
 def _pyproject() -> dict:
-    try:
-        import tomllib  # type: ignore[import-not-found]
-    except ImportError:  # Python < 3.11
-        tomllib = pytest.importorskip("tomli")
     with open(ROOT / "pyproject.toml", "rb") as f:
         return tomllib.load(f)
 
@@ -194,6 +191,25 @@ def test_generated_c_is_not_committed() -> None:
     if out.returncode != 0:  # e.g. a copy of the tree owned by another user ("dubious ownership")
         pytest.skip(f"git ls-files failed: {out.stderr.strip()}")
     assert out.stdout.strip() == "", f"generated files are committed: {out.stdout.split()}"
+
+
+# --------------------------------------------------------------------------- release metadata
+# What PyPI shows and what installers read (issue 13). The built distributions
+# themselves (METADATA, the LICENSE inside them, `twine check`, valid trove
+# classifiers, cibuildwheel's own list of wheels) are checked by scripts/check_wheels.sh.
+
+@needs_source
+def test_license_is_an_spdx_expression_with_its_file() -> None:
+    project = _pyproject()["project"]
+    # PEP 639: a plain SPDX string (the table form is deprecated and warns on every
+    # build) and the file that holds the text, shipped in the sdist and the wheel.
+    assert project["license"] == "Apache-2.0"
+    assert project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
+    # License classifiers are superseded by the expression; setuptools refuses both.
+    assert not [c for c in project["classifiers"] if c.startswith("License ::")]
 
 
 # --------------------------------------------------------------------------- setup.py fall-back
