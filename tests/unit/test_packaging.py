@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import inspect
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -198,6 +199,10 @@ def test_generated_c_is_not_committed() -> None:
 # themselves (METADATA, the LICENSE inside them, `twine check`, valid trove
 # classifiers, cibuildwheel's own list of wheels) are checked by scripts/check_wheels.sh.
 
+def _requirement_names(reqs: list[str]) -> set[str]:
+    return {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() for r in reqs}
+
+
 @needs_source
 def test_license_is_an_spdx_expression_with_its_file() -> None:
     project = _pyproject()["project"]
@@ -210,6 +215,20 @@ def test_license_is_an_spdx_expression_with_its_file() -> None:
     assert "END OF TERMS AND CONDITIONS" in text
     # License classifiers are superseded by the expression; setuptools refuses both.
     assert not [c for c in project["classifiers"] if c.startswith("License ::")]
+
+
+@needs_source
+def test_lint_tools_are_not_test_dependencies() -> None:
+    """cibuildwheel installs the `test` extra for every wheel's tests: mypy and ruff
+    live in a `lint` extra, which scripts/setup.sh (and so .ci/run) installs."""
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert not {"mypy", "ruff"} & _requirement_names(extras["test"])
+    assert {"mypy", "ruff"} <= _requirement_names(extras["lint"])
+    setup_sh = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    installed = re.findall(r'pip install [^\n]*-e "?\.\[([\w,-]+)\]', setup_sh)
+    assert installed and all({"test", "lint"} <= set(e.split(",")) for e in installed), installed
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert ci.index("scripts/setup.sh") < ci.index("scripts/lint.sh")
 
 
 # --------------------------------------------------------------------------- setup.py fall-back
