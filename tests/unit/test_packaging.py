@@ -199,6 +199,7 @@ def test_generated_c_is_not_committed() -> None:
 # themselves (METADATA, the LICENSE inside them, `twine check`, valid trove
 # classifiers, cibuildwheel's own list of wheels) are checked by scripts/check_wheels.sh.
 
+WORKFLOW = ROOT / ".github" / "workflows" / "wheels.yml"
 def _requirement_names(reqs: list[str]) -> set[str]:
     return {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() for r in reqs}
 
@@ -215,6 +216,68 @@ def test_license_is_an_spdx_expression_with_its_file() -> None:
     assert "END OF TERMS AND CONDITIONS" in text
     # License classifiers are superseded by the expression; setuptools refuses both.
     assert not [c for c in project["classifiers"] if c.startswith("License ::")]
+
+
+@needs_source
+def test_classifiers_describe_the_release() -> None:
+    classifiers = _pyproject()["project"]["classifiers"]
+    for prefix in ("Development Status :: ", "Operating System :: ", "Framework :: AsyncIO",
+                   "Programming Language :: Python :: 3 :: Only",
+                   "Programming Language :: Python :: Implementation :: CPython", "Typing :: Typed"):
+        assert any(c.startswith(prefix) for c in classifiers), f"no {prefix!r} classifier"
+    assert len(classifiers) == len(set(classifiers))
+
+
+@needs_source
+def test_project_urls_match_the_publishing_workflow() -> None:
+    urls = _pyproject()["project"]["urls"]
+    for label in ("Homepage", "Documentation", "Issues", "Source"):
+        assert urls.get(label, "").startswith("https://"), f"project.urls lacks {label}"
+    m = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+)", urls["Source"])
+    assert m, urls["Source"]
+    slug = m.group(1)
+    assert urls["Issues"] == f"https://github.com/{slug}/issues"
+    assert urls["Documentation"].startswith(f"https://github.com/{slug}/")
+    # The trusted publisher PyPI knows is that repository's wheels.yml: only it publishes.
+    assert f"github.repository == '{slug}'" in WORKFLOW.read_text(encoding="utf-8")
+
+
+def _pypi_description() -> str:
+    readme = _pyproject()["project"]["readme"]
+    return (ROOT / readme["file"]).read_text(encoding="utf-8")
+
+
+# Markdown links and images `](url)`, reference definitions `[x]: url`, HTML href/src,
+# autolinks `<scheme:...>`.
+_LINK = re.compile(
+    r"\]\(\s*<?([^)\s>]+)"
+    r"|^\s*\[[^\]]+\]:\s*<?(\S+?)>?\s*$"
+    r"|(?:href|src)=[\"']([^\"']+)"
+    r"|<(\w+:[^>\s]+)>",
+    re.MULTILINE,
+)
+
+
+@needs_source
+def test_pypi_description_works_on_pypi() -> None:
+    """PyPI shows the description on its own: it cannot follow links relative to the
+    repository and the sdist/wheel do not carry the files the README points at."""
+    readme = _pyproject()["project"]["readme"]
+    assert isinstance(readme, dict) and readme.get("content-type") == "text/markdown", readme
+    assert readme["file"] != "README.md"
+    text = _pypi_description()
+    links = [next(g for g in m.groups() if g) for m in _LINK.finditer(text)]
+    assert len(links) >= 5, links
+    relative = [u for u in links if not u.startswith(("https://", "mailto:"))]
+    assert not relative, f"links PyPI cannot follow: {relative}"
+    slug = _pyproject()["project"]["urls"]["Source"].removeprefix("https://github.com/")
+    for url in links:
+        m = re.match(rf"https://github\.com/{re.escape(slug)}/(?:blob|tree)/main/([^#?]+)", url)
+        if m:
+            assert (ROOT / m.group(1)).exists(), f"{url}: no {m.group(1)} in the repository"
+    without_urls = re.sub(r"\w+://\S+", "", text)
+    paths = re.findall(r"(?<![\w/.])(?:scripts|benchmarks|docs|tests|examples|src)/[\w./-]+", without_urls)
+    assert not paths, f"repository paths a PyPI reader cannot open: {paths}"
 
 
 @needs_source
