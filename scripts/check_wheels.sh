@@ -11,9 +11,14 @@
 #      .so sits inside the installed package;
 #   5. a wheel built with ZKFAST_NO_EXTENSIONS=1, and one built with a compiler that
 #      always fails (CC=/bin/false), both still build, say clearly that they fall
-#      back, hold no .so, and install into fresh venvs with codec_backend == "python";
-#   6. a fresh venv installs the sdist itself (pip compiles it from the .pyx):
-#      codec_backend == "cython".
+#      back, hold no .so, are tagged pure (py3-none-any), and install into fresh venvs
+#      with codec_backend == "python";
+#   6. a fresh venv runs `pip install .` in the unpacked sdist (pip compiles the .pyx
+#      in the tree, leaving build/ behind): codec_backend == "cython". Then, with a
+#      module deleted from the tree and CC=/bin/false, a plain `pip install .` (no -v)
+#      on a pseudo-terminal, as a user would run it: the terminal shows the fallback
+#      notice (pip hides a build backend's output), pip builds a py3-none-any wheel,
+#      and neither the stale build/'s .so nor the deleted module gets installed.
 #
 # And the release metadata (issue 13): the build prints no deprecation warning, both
 # distributions carry LICENSE and declare `License-Expression: Apache-2.0`, their
@@ -339,19 +344,73 @@ if ! grep -q "zkfast: could not compile the Cython codec" "$LAST_LOG" \
 fi
 grep -q "/bin/false" "$LAST_LOG" || fail "broken-compiler build never tried the compiler (CC ignored?)"
 one_file BROKEN_WHEEL "$WORK/dist-broken-cc/zkfast-*.whl"
-"$TOOLS/python" -c 'import sys, zipfile, fnmatch; n = zipfile.ZipFile(sys.argv[1]).namelist(); sys.exit(bool(fnmatch.filter(n, "*.so")))' \
-    "$BROKEN_WHEEL" || fail "broken-compiler wheel contains a .so"
+case "$(basename "$BROKEN_WHEEL")" in
+    *-py3-none-any.whl) ;;
+    *) fail "the fallback wheel holds no compiled code but is tagged $(basename "$BROKEN_WHEEL"), not py3-none-any" ;;
+esac
+LAST_LOG=$WORK/logs/broken-cc-wheel.log
+"$TOOLS/python" - "$BROKEN_WHEEL" >"$LAST_LOG" 2>&1 <<'PY' || fail "broken-compiler wheel contents (see log)"
+import fnmatch, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+names = z.namelist()
+assert not fnmatch.filter(names, "*.so"), "the broken-compiler wheel contains a .so"
+assert not [n for n in names if ".data/" in n], "files outside the wheel's root (platlib?)"
+wheel = z.read(next(n for n in names if n.endswith(".dist-info/WHEEL"))).decode()
+print(wheel)
+assert "Root-Is-Purelib: true" in wheel and "Tag: py3-none-any" in wheel, wheel
+PY
 new_venv "$WORK/venv-broken-cc"
 run install-broken-cc "$WORK/venv-broken-cc/bin/python" -m pip install --no-index --no-deps "$BROKEN_WHEEL"
 check_installed "$WORK/venv-broken-cc" python || fail "broken-compiler wheel: not the pure codec"
-pass "CC=/bin/false: build succeeds with '*** zkfast: could not compile the Cython codec ... pure-Python codec instead', installs with codec_backend == 'python'"
+pass "CC=/bin/false: build succeeds with '*** zkfast: could not compile the Cython codec ... pure-Python codec instead', $(basename "$BROKEN_WHEEL"), installs with codec_backend == 'python'"
 
-# --------------------------------------------------------------- 6. install the sdist
-# pip builds it in an isolated env (Cython from [build-system]) and compiles the .pyx;
-# --no-cache-dir so no earlier wheel of it is reused.
+# --------------------------------------------------------------- 6. pip install . (in-tree builds)
+# pip builds a source directory in place (setuptools' build/ stays in it), in an
+# isolated env (Cython from [build-system]); --no-cache-dir so no earlier wheel is reused.
+unpack_sdist TREE "$WORK/tree"
+printf '"""A module deleted from the tree after the first build."""\n' >"$TREE/src/zkfast/_stale_probe.py"
 new_venv "$WORK/venv-sdist"
-run install-sdist "$WORK/venv-sdist/bin/python" -m pip install --no-cache-dir --no-deps "$SDIST"
-check_installed "$WORK/venv-sdist" cython || fail "sdist install: not the Cython codec"
-pass "fresh venv + pip install sdist (compiled from _codec.pyx): codec_backend == 'cython'"
+run install-sdist "$WORK/venv-sdist/bin/python" -m pip install --no-cache-dir --no-deps "$TREE"
+check_installed "$WORK/venv-sdist" cython || fail "pip install . of the sdist: not the Cython codec"
+stale_so=("$TREE"/build/lib*/zkfast/_codec*.so)
+[ -f "${stale_so[0]}" ] && [ -n "$(ls "$TREE"/build/lib*/zkfast/_stale_probe.py 2>/dev/null)" ] \
+    || fail "pip install . left no build/lib*/zkfast/{_codec*.so,_stale_probe.py}: the stale-build check below would prove nothing"
+pass "fresh venv + pip install . (the unpacked sdist, compiled from _codec.pyx): codec_backend == 'cython', build/ left in the tree"
+
+# The same tree again, its build/ now stale: the probe module deleted, the compiler
+# broken. pip (no -v) on a pseudo-terminal that is the session's controlling terminal.
+rm "$TREE/src/zkfast/_stale_probe.py"
+LAST_LOG=$WORK/logs/install-broken-cc-terminal.log
+PIP_VERSION=$("$WORK/venv-sdist/bin/python" -m pip --version | cut -d' ' -f2)
+"$TOOLS/python" - env CC=/bin/false CXX=/bin/false LDSHARED=/bin/false \
+    "$WORK/venv-sdist/bin/python" -m pip install --no-cache-dir --no-deps --force-reinstall "$TREE" \
+    >"$LAST_LOG" 2>&1 <<'PY' || fail "pip install . with CC=/bin/false on a terminal failed"
+import os, pty, sys
+pid, fd = pty.fork()                        # the child: new session, the pty as its terminal
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+seen = bytearray()
+while True:
+    try:
+        chunk = os.read(fd, 65536)
+    except OSError:                         # EIO: the child's side is closed
+        break
+    if not chunk:
+        break
+    seen += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode("utf-8", "replace").replace("\r\n", "\n"))
+sys.exit(os.waitstatus_to_exitcode(status))
+PY
+if ! grep -q '^\*\*\* zkfast: could not compile the Cython codec' "$LAST_LOG" \
+    || ! grep -q '^\*\*\* Installing the pure-Python codec instead' "$LAST_LOG"; then
+    fail "plain pip install (pip $PIP_VERSION) with a broken compiler: the terminal never shows the fallback notice"
+fi
+grep -q 'Created wheel for zkfast: filename=zkfast-[^ ]*-py3-none-any\.whl' "$LAST_LOG" \
+    || fail "pip install . with a broken compiler did not build a py3-none-any wheel (stale build/ reused?)"
+check_installed "$WORK/venv-sdist" python || fail "pip install . with a broken compiler: not the pure codec"
+PURELIB=$("$WORK/venv-sdist/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+[ ! -e "$PURELIB/zkfast/_stale_probe.py" ] || fail "the module deleted from the tree was installed from the stale build/"
+pass "pip $PIP_VERSION install . again, CC=/bin/false, no -v, on a terminal: it shows '*** zkfast: could not compile the Cython codec', builds py3-none-any, ignores the stale build/ (.so, deleted module)"
 
 echo "check_wheels: OK, all $CHECKS checks passed in $(( $(date +%s) - START ))s"

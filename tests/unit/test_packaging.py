@@ -373,12 +373,15 @@ needs_false = pytest.mark.skipif(sys.platform == "win32" or not os.access("/bin/
 
 
 def _setup_py(
-    tmp_path: Path, stub_cython: str | None = None, **env: str
+    tmp_path: Path, stub_cython: str | None = None, command: str = "build_ext",
+    terminal: list[str] | None = None, **env: str
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """Run ``setup.py build_ext`` on a temp copy; returns the process and the
-    extension binaries it left behind."""
+    """Run ``setup.py <command>`` on a temp copy; returns the process and the
+    extension binaries it left behind. With ``terminal`` (a list), the command also
+    gets a pseudo-terminal as its controlling terminal, and what appears there is
+    appended to the list."""
     work = tmp_path / "tree"
-    (work / "src" / "zkfast").mkdir(parents=True)
+    (work / "src" / "zkfast").mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "setup.py", work / "setup.py")
     (work / "src" / "zkfast" / "__init__.py").write_text("")  # Cython finds _codec.pxd by package
     for name in ("_codec.pyx", "_codec.pxd"):
@@ -403,10 +406,50 @@ def _setup_py(
     if pythonpath:
         full_env["PYTHONPATH"] = os.pathsep.join(pythonpath)
     full_env.update(env)
-    out = subprocess.run([sys.executable, "setup.py", "build_ext"], cwd=str(work), env=full_env,
-                         capture_output=True, text=True, timeout=120, check=False)
+    cmd = [sys.executable, "setup.py", command]
+    if terminal is None:
+        out = subprocess.run(cmd, cwd=str(work), env=full_env,
+                             capture_output=True, text=True, timeout=120, check=False)
+    else:
+        out, seen = _run_on_a_terminal(cmd, work, full_env)
+        terminal.append(seen)
     built = sorted(str(p.relative_to(work)) for p in work.rglob("_codec*") if p.suffix in (".so", ".pyd"))
     return out, built
+
+
+def _run_on_a_terminal(cmd: list[str], cwd: Path, env: dict[str, str]
+                       ) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run ``cmd`` the way pip runs a build backend for a user at a terminal: stdout
+    and stderr piped (pip captures them), the terminal still the controlling terminal
+    of the process. Returns the process and what appeared on the terminal."""
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    master, slave = pty.openpty()
+
+    def own_the_terminal() -> None:  # in the child, after setsid (start_new_session)
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    try:
+        out = subprocess.run(cmd, cwd=str(cwd), env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, timeout=120, check=False, start_new_session=True,
+                             preexec_fn=own_the_terminal)
+    finally:
+        os.close(slave)
+    seen = b""
+    try:
+        while select.select([master], [], [], 0.2)[0]:
+            chunk = os.read(master, 65536)
+            if not chunk:
+                break
+            seen += chunk
+    except OSError:  # EIO: nothing holds the terminal open any more
+        pass
+    finally:
+        os.close(master)
+    return out, seen.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
 def _have_cython() -> bool:
@@ -445,3 +488,41 @@ def test_setup_py_without_cython_builds_pure_and_says_so(tmp_path: Path) -> None
     assert out.returncode == 0, out.stdout + out.stderr
     assert "zkfast: Cython not available, building the pure-Python codec only" in out.stderr
     assert built == []
+
+
+@needs_source
+@needs_setuptools
+@needs_false
+def test_setup_py_fallback_warning_reaches_the_terminal(tmp_path: Path) -> None:
+    """pip pipes a build backend's stdout and stderr into its log and shows them only
+    with -v: the fallback notice must also reach the user's terminal directly."""
+    stub = None if _have_cython() else ""
+    terminal: list[str] = []
+    out, built = _setup_py(tmp_path, stub_cython=stub, terminal=terminal,
+                           CC="/bin/false", CXX="/bin/false", LDSHARED="/bin/false")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert built == []
+    assert "*** zkfast: could not compile the Cython codec" in out.stderr  # logs and pip -v
+    seen = terminal[0]
+    assert "*** zkfast: could not compile the Cython codec" in seen, f"terminal showed: {seen!r}"
+    assert "*** Installing the pure-Python codec instead" in seen
+    assert seen.count("could not compile") == 1, seen
+
+
+@needs_source
+@needs_setuptools
+def test_setup_py_build_starts_from_an_empty_build_lib(tmp_path: Path) -> None:
+    """`pip install .` leaves build/ in the tree; whatever an earlier build put in
+    build/lib* (a compiled codec, a module deleted since) must not reach the next wheel."""
+    stale = [tmp_path / "tree" / "build" / "lib" / "zkfast" / name
+             for name in ("_deleted_module.py", "_codec.cpython-311-x86_64-linux-gnu.so")]
+    for f in stale:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("stale")
+    keep = tmp_path / "tree" / "build" / "other.txt"   # only build_lib is emptied
+    keep.write_text("not ours to remove")
+    out, _ = _setup_py(tmp_path, command="build", ZKFAST_NO_EXTENSIONS="1")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not [f for f in stale if f.exists()], "stale files survived in build/lib"
+    assert keep.exists()
+
