@@ -19,7 +19,7 @@ if [ ! -x .venv/bin/python ]; then
     echo ">> creating .venv"
     "$PY" -m venv .venv
 fi
-echo ">> installing zkfast (editable, compiling the Cython codec) and test dependencies"
+echo ">> installing zkfast (editable, compiling the Cython codec), test, lint and bench dependencies"
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[test,bench]"
+.venv/bin/python -m pip install -q -e ".[test,lint,bench]"
 .venv/bin/python -c 'import zkfast; print(">> zkfast", zkfast.__version__, "codec backend:", zkfast.codec_backend)'

@@ -34,9 +34,11 @@ NODE_CREATED, NODE_DELETED, NODE_DATA_CHANGED, NODE_CHILDREN_CHANGED = 1, 2, 3, 
 SYNC_CONNECTED = 3
 # watcher types of removeWatches/checkWatches
 WATCH_CHILDREN, WATCH_DATA, WATCH_ANY = 1, 2, 3
+WATCH_PERSISTENT, WATCH_PERSISTENT_RECURSIVE = 4, 5  # 3.9+ servers only
 
 NO_NODE, NO_AUTH, BAD_VERSION, NODE_EXISTS, NOT_EMPTY = -101, -102, -103, -110, -111
 AUTH_FAILED, NO_WATCHER, RECONFIG_DISABLED, RUNTIME_INCONSISTENCY = -115, -121, -123, -2
+MARSHALLING = -5
 
 Reply = Tuple[int, int, int, Any]
 
@@ -561,6 +563,21 @@ def test_remove_and_check_watches(zk):
     s.ok(C.encode_set_data, C.KIND_STAT, p, b"x", -1)
     s.ping()
     assert s.events == []                       # the removed watch did not fire
+
+
+def test_remove_watches_refuses_the_persistent_types(zk):
+    """A 3.6-3.8 server's removeWatches takes CHILDREN, DATA and ANY only: PERSISTENT (4)
+    and PERSISTENT_RECURSIVE (5) get MARSHALLINGERROR, and the watch stays (why the
+    client sends ANY for them; docs/reliability.md, "Known limits")."""
+    s, base = zk
+    p = f"{base}/pr"
+    s.create(p)
+    assert s.ok(C.encode_add_watch, C.KIND_INT, p, 1) == 0      # AddWatchMode PERSISTENT_RECURSIVE
+    for persistent_type in (WATCH_PERSISTENT, WATCH_PERSISTENT_RECURSIVE):
+        assert s.call(C.encode_remove_watches, C.KIND_NONE, p, persistent_type)[2:] == (MARSHALLING, None)
+    s.ok(C.encode_set_data, C.KIND_STAT, p, b"x", -1)
+    assert s.event() == WatcherEvent(NODE_DATA_CHANGED, SYNC_CONNECTED, p)   # still watched
+    assert s.call(C.encode_remove_watches, C.KIND_NONE, p, WATCH_ANY)[2:] == (0, None)
 
 
 def test_set_watches_replays_missed_changes(zk, session_factory):

@@ -12,6 +12,7 @@ import importlib
 import inspect
 import logging
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from zkfast.testing import ZooKeeperServer
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
-OWN_DOCS = ["go-mapping.md", "architecture.md", "guide.md", "migrating-from-kazoo.md", "cli.md"]
+OWN_DOCS = ["go-mapping.md", "architecture.md", "guide.md", "migrating-from-kazoo.md", "cli.md",
+            "pypi.md"]  # pypi.md: the package description PyPI shows
 GO_REFERENCE_CANDIDATES = [
     ROOT.parent / "shared" / "reference" / "go-zookeeper-v1.0.0.txt",
     Path("/work/shared/reference/go-zookeeper-v1.0.0.txt"),
@@ -344,7 +346,7 @@ def python_blocks(text: str) -> list[tuple[str, str]]:
 def test_python_examples_compile(doc: str) -> None:
     path = README if doc == "README.md" else DOCS / doc
     blocks = python_blocks(path.read_text(encoding="utf-8"))
-    if doc in ("README.md", "guide.md", "migrating-from-kazoo.md"):
+    if doc in ("README.md", "guide.md", "migrating-from-kazoo.md", "pypi.md"):
         assert blocks, f"{doc} has no python examples"
     for i, (_mark, code) in enumerate(blocks):
         compile(code, f"{doc} block {i}", "exec")
@@ -359,9 +361,12 @@ def _chroots(code: str) -> set[str]:
     return set(re.findall(r"127\.0\.0\.1:2181(/[\w/-]+)", code))
 
 
+@pytest.mark.parametrize("doc", ["README.md", "pypi.md"])
 def test_readme_examples_run(zk_server: ZooKeeperServer, zk_chroot: str,
-                             capsys: pytest.CaptureFixture[str]) -> None:
-    blocks = python_blocks(README.read_text(encoding="utf-8"))
+                             capsys: pytest.CaptureFixture[str], doc: str) -> None:
+    """The README's two examples run, and so do those of the PyPI description."""
+    path = README if doc == "README.md" else DOCS / doc
+    blocks = python_blocks(path.read_text(encoding="utf-8"))
     sync_code, async_code = blocks[0][1], blocks[1][1]
     hosts = zk_server.hosts + zk_chroot
     with Client(zk_server.hosts) as admin:
@@ -405,3 +410,44 @@ def test_guide_examples_run(zk_server: ZooKeeperServer, zk_chroot: str,
             admin.delete(zk_chroot, recursive=True)
     out = capsys.readouterr().out
     assert "NODE_DATA_CHANGED /config" in out and "10088 4096" in out
+    # The sequential node names the comments show (`print(x)  # /workers/w-0000000000`)
+    # are what a reader gets: their counters depend on every example before them.
+    shown = _commented_sequential_names(blocks)
+    assert len(shown) >= 2, shown
+    wrong = [name for name in shown if name not in out]
+    assert not wrong, f"guide.md's comments show {wrong}, but its examples printed:\n{out}"
+
+
+def _commented_sequential_names(blocks: list[str]) -> list[str]:
+    """Sequential znode names (``-`` and ten digits) in the comments of ``print`` lines."""
+    names = []
+    for code in blocks:
+        for m in re.finditer(r"^\s*print\(.*\)\s*#(?P<comment>.*)$", code, re.MULTILINE):
+            names += re.findall(r"/[\w/.-]*-\d{10}\b", m.group("comment"))
+    return names
+
+
+def test_reliability_remove_watches_limit(zk_server: ZooKeeperServer, zk_chroot: str) -> None:
+    """reliability.md, "Known limits": removing a persistent watch works (the server
+    refuses the persistent watcher types; see test_codec_wire), and while one-shot
+    watches remain on the path they still fire, the persistent watcher no longer does."""
+    from zkfast import EventType, WatcherType
+
+    with Client(zk_server.hosts) as admin:
+        admin.ensure_path(zk_chroot + "/limit")
+        try:
+            with Client(zk_server.hosts + zk_chroot) as zk:
+                persistent: list[Any] = []
+                one_shot: list[Any] = []
+                zk.add_watch("/limit", persistent.append)
+                zk.get("/limit", watch=one_shot.append)
+                assert zk.remove_watches("/limit", WatcherType.PERSISTENT) is True
+                zk.set("/limit", b"x")
+                deadline = time.monotonic() + 5
+                while not one_shot and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                time.sleep(0.2)
+                assert [e.type for e in one_shot] == [EventType.NODE_DATA_CHANGED]
+                assert [e.type for e in persistent] == [EventType.PERSISTENT_WATCH_REMOVED]
+        finally:
+            admin.delete(zk_chroot, recursive=True)
