@@ -100,7 +100,8 @@ def clients() -> Iterator[Callable[..., Client]]:
 
 def threads_of(client: Client) -> List[threading.Thread]:
     """The client's own threads that are still alive."""
-    return [t for t in (client._session._io_thread, client._session._dispatch_thread) if t is not None and t.is_alive()]
+    session = client._session
+    return [t for t in (session._io_thread, session._dispatch_thread) if t is not None and t.is_alive()]
 
 
 def failed_with(fut: zkfast.Future, *types: type, timeout: float = 10.0) -> BaseException:
