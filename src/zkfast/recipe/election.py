@@ -35,7 +35,7 @@ from ..events import EventType, State, WatchedEvent
 from ..paths import basename, validate_path
 from ..steps import PROTECTED_PREFIX, Batch
 from ._drivers import ASYNC, SYNC, Flavor, run_async, run_sync
-from ._names import join, new_guid, seq_of, strip_protected, to_bytes
+from ._names import join, new_guid, queue_order, to_bytes
 from ._nodes import create_protected, discard_prefixed, session_timeout_of
 from ._reconcile import Reconciler
 from .lock import AsyncLock, Lock
@@ -191,9 +191,7 @@ class _LatchCore:
             if name not in children:
                 self.node = None  # gone with an old session: queue again
                 continue
-            line = sorted((c for c in children
-                           if seq_of(c) >= 0 and strip_protected(c).startswith(self.node_name)),
-                          key=seq_of)
+            line = queue_order(children)  # every member, whatever its name form
             idx = line.index(name)
             if idx == 0:
                 return True
@@ -292,9 +290,7 @@ class _LatchCore:
             children = yield engine.op_get_children(self.path)
         except NoNodeError:
             return []
-        line = sorted((c for c in children
-                       if seq_of(c) >= 0 and strip_protected(c).startswith(self.node_name)),
-                      key=seq_of)
+        line = queue_order(children)  # every member, whatever its name form
         results = yield Batch([engine.op_get(join(self.path, c)) for c in line])
         return [r[0].decode("utf-8", "replace") for r in results
                 if not isinstance(r, BaseException)]

@@ -41,7 +41,7 @@ from ..paths import basename, validate_path
 from ..steps import PROTECTED_PREFIX, Batch
 from ._drivers import ASYNC, SYNC, Flavor, Wait, drive, run_async, run_sync
 from ._holder import Holder
-from ._names import join, new_guid, seq_of, strip_protected, to_bytes
+from ._names import join, new_guid, queue_order, strip_protected, to_bytes
 from ._nodes import (
     create_protected,
     deadline_of,
@@ -56,22 +56,16 @@ __all__ = ["Lock", "ReadLock", "WriteLock", "MultiLock",
 
 log = logging.getLogger("zkfast.recipe.lock")
 
-_MARKERS = ("lock-", "__WRIT__", "__READ__")
-
-
-def _is_contender(name: str) -> bool:
-    if seq_of(name) < 0:
-        return False
-    return strip_protected(name).startswith(_MARKERS)
-
 
 def _is_reader(name: str) -> bool:
+    # A name we cannot parse counts as a writer: it may delay a reader, never admit one early.
     return strip_protected(name).startswith("__READ__")
 
 
 def sorted_contenders(children: Sequence[str]) -> List[str]:
-    """Lock contender names among ``children``, in queue order."""
-    return sorted((c for c in children if _is_contender(c)), key=seq_of)
+    """Lock contender names among ``children``, in queue order: every
+    sequential child, whoever made it (Curator's and go-zookeeper's rule)."""
+    return queue_order(children)
 
 
 class _LockCore(Holder):
