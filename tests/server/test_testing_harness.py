@@ -33,7 +33,8 @@ from zkfast.testing import (
     raw_connect,
     reply_header,
 )
-from zkfast.testing import server as server_mod
+from zkfast.testing.ports import free_ports
+from zkfast.testing.rawsession import recv_frame
 
 pytest_plugins = ["pytester", "zkfast.testing.pytest_plugin"]
 
@@ -60,7 +61,7 @@ class _Raw:
         payload = struct.pack(">ii", self.xid, op) + body
         self.sock.sendall(struct.pack(">i", len(payload)) + payload)
         while True:
-            reply = server_mod._recv_frame(self.sock)
+            reply = recv_frame(self.sock)
             xid, _zxid, err = struct.unpack_from(">iqi", reply)
             if xid == self.xid:
                 return err, reply[16:]
@@ -459,7 +460,7 @@ def test_proxy_refuses_non_loopback_targets() -> None:
         TcpProxy("10.1.2.3", 2181)
     with pytest.raises(ValueError):
         TcpProxy("example.com", 2181)
-    (port,) = server_mod._free_ports(1)
+    (port,) = free_ports(1)
     with pytest.raises(ValueError):
         TcpProxy("127.0.0.1", port, port=port).start()  # would forward to itself
 

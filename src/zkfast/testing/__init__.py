@@ -6,24 +6,14 @@ pytest users can enable the fixtures with
 ``pytest_plugins = ["zkfast.testing.pytest_plugin"]``.
 """
 
+from .ensemble import Ensemble
+from .errors import ZooKeeperNotAvailable, ZooKeeperStartError
+from .fourletter import four_letter
+from .java import DEFAULT_JVM_FLAGS, INSTALL_HINT, find_classpath, find_java
 from .proxy import FramePredicate, TcpProxy, reply_header
-from .server import (
-    DEFAULT_JVM_FLAGS,
-    INSTALL_HINT,
-    ConnectResponse,
-    Ensemble,
-    TlsFiles,
-    ZooKeeperNotAvailable,
-    ZooKeeperServer,
-    ZooKeeperStartError,
-    expire_session,
-    find_classpath,
-    find_java,
-    four_letter,
-    generate_tls_files,
-    parse_hosts,
-    raw_connect,
-)
+from .rawsession import ConnectResponse, expire_session, parse_hosts, raw_connect
+from .server import ZooKeeperServer
+from .tls import TlsFiles, generate_tls_files
 
 __all__ = [
     "DEFAULT_JVM_FLAGS",
