@@ -1,17 +1,22 @@
-"""Tests of zkfast.testing itself, with raw sockets and four-letter words only.
+"""Tests of zkfast.testing itself, mostly with raw sockets and four-letter words.
 
-The zkfast client is not used here: requests are hand-encoded jute (see ``_Raw``), so the
-harness can be trusted independently of the code it will be used to test.
+Requests are hand-encoded jute (see ``_Raw``), so the harness can be trusted
+independently of the code it will be used to test. The exceptions use ``zkfast.Client``
+the way a user would: the development server (``python -m zkfast.testing``) and
+dynamic reconfiguration.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import socketserver
 import ssl
 import struct
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,9 +24,11 @@ from typing import Callable, Iterator
 
 import pytest
 
+from zkfast import Client
 from zkfast.testing import (
     INSTALL_HINT,
     Ensemble,
+    PortInUseError,
     TcpProxy,
     ZooKeeperNotAvailable,
     ZooKeeperServer,
@@ -395,6 +402,136 @@ def test_read_only_ensemble_survivor_serves_reads() -> None:
             raw.close()
         with pytest.raises(ConnectionError):
             raw_connect(survivor.host, survivor.port, read_only=False)  # not asking for r/o: refused
+
+
+# --------------------------------------------------------------------------- dev server
+
+
+class _DevServer:
+    """``python -m zkfast.testing`` as a user runs it, in a subprocess."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "zkfast.testing", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # the banner ends with the "Stop with" line
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("Stop with"):
+                break
+        else:
+            self.proc.wait(30)
+            raise AssertionError(f"no banner; stdout {self.lines}, stderr:\n{self.proc.stderr.read()}")
+
+    def field(self, name: str) -> str:
+        return next(line.split(": ", 1)[1] for line in self.lines if line.startswith(name + ": "))
+
+    @property
+    def jvm_pids(self) -> list[int]:
+        return [int(m) for m in re.findall(r": pid (\d+),", "\n".join(self.lines))]
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        self.proc.send_signal(sig)
+        rc = self.proc.wait(60)
+        assert self.proc.stderr is not None
+        return rc, self.proc.stderr.read()
+
+
+def _pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_devserver_serves_until_sigterm_and_keeps_data_dir(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    data = tmp_path / "zk-data"
+    dev = _DevServer("--port", str(port), "--data-dir", str(data), "--tick-time", "500")
+    try:
+        assert dev.field("connect") == f"127.0.0.1:{port}"
+        assert "standalone" in dev.field("zookeeper")
+        assert dev.field("data") == f"{data} (kept)"
+        (jvm,) = dev.jvm_pids
+        with Client(dev.field("connect")) as zk:
+            zk.create("/kept", b"across runs")
+    finally:
+        rc, err = dev.stop()
+    assert rc == 0 and "stopped" in err, err
+    assert _pid_gone(jvm)  # the JVM was stopped and reaped, not orphaned
+    assert four_letter_fails(port)
+    assert (data / "version-2").is_dir()
+
+    dev = _DevServer("--port", str(port), "--data-dir", str(data))
+    try:
+        with Client(dev.field("connect")) as zk:
+            assert zk.get("/kept")[0] == b"across runs"
+    finally:
+        rc, err = dev.stop(signal.SIGINT)  # Ctrl-C
+    assert rc == 0, err
+    assert all(_pid_gone(p) for p in dev.jvm_pids)
+
+
+def four_letter_fails(port: int) -> bool:
+    try:
+        four_letter("127.0.0.1", port, "ruok", timeout=1)
+    except OSError:
+        return True
+    return False
+
+
+def test_devserver_ensemble_with_tls() -> None:
+    dev = _DevServer("--port", "0", "--ensemble", "3", "--tls")
+    try:
+        hosts = parse_hosts(dev.field("connect"))
+        assert len(hosts) == 3 and len(dev.jvm_pids) == 3
+        modes = sorted(line.split()[2].rstrip(":") for line in dev.lines if line.startswith("server."))
+        assert modes == ["follower", "follower", "leader"]
+        ctx = ssl.create_default_context(cafile=dev.field("  ca file").strip())
+        with Client(dev.field("tls"), ssl_context=ctx) as zk:  # one CA verifies every member
+            zk.create("/over-tls", b"1")
+            assert zk.get("/over-tls")[0] == b"1"
+    finally:
+        rc, err = dev.stop()
+    assert rc == 0, err
+    assert all(_pid_gone(p) for p in dev.jvm_pids)
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        server = ZooKeeperServer(port=port)
+        try:
+            with pytest.raises(PortInUseError, match=f"port {port} .* already in use"):
+                server.start()
+            assert not server.running
+        finally:
+            server.close()
+        proc = subprocess.run([sys.executable, "-m", "zkfast.testing", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1
+        assert f"port {port} on 127.0.0.1 is already in use" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    for bad in (0, -1, 70000):
+        with pytest.raises(ValueError, match="port"):
+            ZooKeeperServer(port=bad)
+
+
+def test_explicit_port_and_kept_data_dir(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    with ZooKeeperServer(port=port, data_dir=tmp_path / "d") as server:
+        assert server.hosts == f"127.0.0.1:{port}"
+        raw = _raw(server)
+        assert raw.create("/x", b"y") == 0
+        raw.close()
+        server.restart()
+        assert server.port == port
+    assert (tmp_path / "d" / "version-2").is_dir()  # close() removed its temp dir, not yours
+    with ZooKeeperServer(port=port, data_dir=tmp_path / "d") as server:
+        raw = _raw(server)
+        assert raw.get("/x") == (0, b"y")
+        raw.close()
 
 
 # --------------------------------------------------------------------------- proxy

@@ -3,11 +3,12 @@
 Nothing here assumes a server is already running: each :class:`ZooKeeperServer` or
 :class:`Ensemble` launches its own JVM(s) on 127.0.0.1 with fresh ports and data.
 pytest users can enable the fixtures with
-``pytest_plugins = ["zkfast.testing.pytest_plugin"]``.
+``pytest_plugins = ["zkfast.testing.pytest_plugin"]``. ``python -m zkfast.testing``
+runs a local server for development (see :mod:`zkfast.testing.devserver`).
 """
 
 from .ensemble import Ensemble
-from .errors import ZooKeeperNotAvailable, ZooKeeperStartError
+from .errors import PortInUseError, ZooKeeperNotAvailable, ZooKeeperStartError
 from .fourletter import four_letter
 from .java import DEFAULT_JVM_FLAGS, INSTALL_HINT, find_classpath, find_java
 from .proxy import FramePredicate, TcpProxy, reply_header
@@ -21,6 +22,7 @@ __all__ = [
     "ConnectResponse",
     "Ensemble",
     "FramePredicate",
+    "PortInUseError",
     "TcpProxy",
     "TlsFiles",
     "ZooKeeperNotAvailable",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import ssl
 import time
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from .errors import ZooKeeperStartError
+from .errors import PortInUseError, ZooKeeperStartError
 from .ports import HOST, free_ports
 from .server import PeerSpec, ZooKeeperServer
 
@@ -18,12 +20,21 @@ class Ensemble:
     ``servers[i]`` are :class:`ZooKeeperServer` objects (myid i+1); kill/stop/restart them
     directly or through the index-taking methods here. ``read_only=True`` enables
     read-only mode (JVM flag plus local sessions) so a partitioned member keeps serving reads.
+
+    ``port=P`` gives the members client ports P, P+1, ... (default: free ports);
+    ``data_dir`` keeps member i's data in ``data_dir/server<i+1>``. ``tls=True`` gives each
+    member a secure client port, all with certificates from one test CA (``ca_file``,
+    ``ssl_context()``, ``secure_hosts``).
     """
 
     def __init__(
         self,
         n: int = 3,
         *,
+        port: int | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        tls: bool = False,
+        tls_client_auth: str = "none",
         read_only: bool = False,
         tick_time: int = 2000,
         min_session_timeout: int | None = None,
@@ -33,9 +44,15 @@ class Ensemble:
     ) -> None:
         if n < 1:
             raise ValueError("an ensemble needs at least one server")
+        if port is not None and not (isinstance(port, int) and 0 < port and port + n - 1 < 65536):
+            raise ValueError(f"port must leave room for {n} consecutive TCP ports, got {port!r}")
         self.n = n
         self.read_only = read_only
+        self.first_port = port
+        self.data_dir = None if data_dir is None else os.path.abspath(data_dir)
         self._member_args = dict(
+            tls=tls,
+            tls_client_auth=tls_client_auth,
             tick_time=tick_time,
             min_session_timeout=min_session_timeout,
             max_session_timeout=max_session_timeout,
@@ -48,15 +65,25 @@ class Ensemble:
     def _build(self) -> None:
         for s in self.servers:
             s.close()
-        ports = free_ports(3 * self.n)
-        client, quorum, election = ports[: self.n], ports[self.n: 2 * self.n], ports[2 * self.n:]
-        lines = [f"server.{i + 1}={HOST}:{quorum[i]}:{election[i]}" for i in range(self.n)]
+        n = self.n
+        if self.first_port is None:
+            ports = free_ports(3 * n)
+            client, quorum, election = ports[:n], ports[n: 2 * n], ports[2 * n:]
+        else:
+            client = [self.first_port + i for i in range(n)]
+            ports = free_ports(2 * n)
+            quorum, election = ports[:n], ports[n:]
+        lines = [f"server.{i + 1}={HOST}:{quorum[i]}:{election[i]}" for i in range(n)]
         servers: list[ZooKeeperServer] = []
         try:
-            for i in range(self.n):
+            for i in range(n):
                 spec = PeerSpec(i + 1, lines, self.read_only, (quorum[i], election[i]))
+                data_dir = None if self.data_dir is None else os.path.join(self.data_dir, f"server{i + 1}")
+                tls_files = servers[0].tls_files if servers else None
                 # (_member_args: ZooKeeperServer keyword arguments, typed loosely as a dict of objects)
-                servers.append(ZooKeeperServer(_peer=spec, _port=client[i], **self._member_args))  # type: ignore[arg-type]
+                servers.append(ZooKeeperServer(
+                    _peer=spec, port=client[i], data_dir=data_dir, _tls_files=tls_files,
+                    **self._member_args))  # type: ignore[arg-type]
         except BaseException:
             for s in servers:
                 s.close()
@@ -67,6 +94,20 @@ class Ensemble:
     def hosts(self) -> str:
         """Connect string naming every member."""
         return ",".join(s.hosts for s in self.servers)
+
+    @property
+    def secure_hosts(self) -> str:
+        """Connect string naming every member's TLS port (tls=True only)."""
+        return ",".join(s.secure_hosts for s in self.servers)
+
+    @property
+    def ca_file(self) -> str:
+        """PEM CA certificate that verifies every member (tls=True only)."""
+        return self.servers[0].ca_file
+
+    def ssl_context(self, client_cert: bool | None = None) -> ssl.SSLContext:
+        """A client SSLContext trusting every member (see :meth:`ZooKeeperServer.ssl_context`)."""
+        return self.servers[0].ssl_context(client_cert)
 
     def __len__(self) -> int:
         return self.n
@@ -87,20 +128,19 @@ class Ensemble:
             self.servers[i].start(timeout, wait=wait)
             return self
         fresh = all(s._starts == 0 for s in self.servers)
-        attempts = 3 if fresh else 1
+        attempts = 3 if fresh and self.first_port is None else 1
         for attempt in range(attempts):
-            for s in self.servers:
-                if not s.running:
-                    s.start(wait=False)
-            if not wait:
-                return self
             try:
-                self.wait_for_quorum(timeout, need_all=True)
                 for s in self.servers:
-                    s._ports_locked = True
+                    if not s.running:
+                        s.start(wait=False)
+                if not wait:
+                    return self
+                self.wait_for_quorum(timeout, need_all=True)
                 return self
-            except ZooKeeperStartError:
-                if attempt + 1 < attempts and any(s._bind_failed() for s in self.servers):
+            except ZooKeeperStartError as e:
+                taken = isinstance(e, PortInUseError) or any(s._bind_failed() for s in self.servers)
+                if attempt + 1 < attempts and taken:
                     self._build()
                     continue
                 raise

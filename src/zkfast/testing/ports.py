@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 
-__all__ = ["HOST", "free_ports"]
+__all__ = ["HOST", "free_ports", "port_is_free", "reserve_ports"]
 
 HOST = "127.0.0.1"
 
@@ -35,3 +35,26 @@ def free_ports(n: int) -> list[int]:
         for s in socks:
             s.close()
     return ports
+
+
+def reserve_ports(ports: list[int]) -> None:
+    """Never hand these out from :func:`free_ports` (ports a caller chose itself)."""
+    with _port_lock:
+        _ports_handed_out.update(ports)
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on ``HOST:port`` now.
+
+    Binds with SO_REUSEADDR as ZooKeeper's listeners do, so connections of an earlier
+    server still in TIME_WAIT do not count as taken; a listening socket does.
+    """
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((HOST, port))
+    except OSError:
+        return False
+    finally:
+        s.close()
+    return True

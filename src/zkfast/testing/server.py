@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .errors import ZooKeeperStartError
+from .errors import PortInUseError, ZooKeeperStartError
 from .fourletter import four_letter, srvr_mode
 from .java import DEFAULT_JVM_FLAGS, MAIN_CLASS, find_classpath, find_java
-from .ports import HOST, free_ports
+from .ports import HOST, free_ports, port_is_free, reserve_ports
 from .process import (
     OWNER_FILE,
     ProcState,
@@ -61,12 +61,16 @@ class ZooKeeperServer:
     >>> with ZooKeeperServer() as zk:
     ...     client = Client(zk.hosts)
 
-    ``tls=True`` adds a Netty secure client port (``secure_port``/``secure_hosts``) next to
-    the plain one, with a fresh test CA (``ca_file``) and a client cert/key for mutual TLS
-    (``client_cert_file``/``client_key_file``); ``tls_client_auth`` is ZooKeeper's
-    ``ssl.clientAuth``: "none", "want" or "need". ``sasl_users`` ({user: password}) enables
-    SASL DIGEST-MD5 with a JAAS ``Server`` section. ``extra_config`` entries override the
-    generated zoo.cfg lines; ``jvm_flags`` are appended after :data:`DEFAULT_JVM_FLAGS`.
+    ``port`` is the client port (default: a free one); a port that is taken raises
+    :class:`PortInUseError` when the server starts. ``data_dir`` keeps the data in a
+    directory of yours (created if missing, never removed) instead of the temporary one.
+    ``tls=True`` adds a Netty secure client port (``secure_port``/``secure_hosts``; a free
+    one unless given) next to the plain one, with a fresh test CA (``ca_file``) and a client
+    cert/key for mutual TLS (``client_cert_file``/``client_key_file``); ``tls_client_auth``
+    is ZooKeeper's ``ssl.clientAuth``: "none", "want" or "need". ``sasl_users``
+    ({user: password}) enables SASL DIGEST-MD5 with a JAAS ``Server`` section.
+    ``extra_config`` entries override the generated zoo.cfg lines; ``jvm_flags`` are
+    appended after :data:`DEFAULT_JVM_FLAGS`.
     """
 
     host: str = HOST
@@ -74,7 +78,10 @@ class ZooKeeperServer:
     def __init__(
         self,
         *,
+        port: int | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
         tls: bool = False,
+        secure_port: int | None = None,
         tls_client_auth: str = "none",
         sasl_users: Mapping[str, str] | None = None,
         read_only: bool = False,
@@ -84,10 +91,17 @@ class ZooKeeperServer:
         extra_config: Mapping[str, object] | None = None,
         jvm_flags: Sequence[str] | None = None,
         _peer: PeerSpec | None = None,
-        _port: int | None = None,
+        _tls_files: TlsFiles | None = None,
     ) -> None:
         if tls_client_auth not in ("none", "want", "need"):
             raise ValueError("tls_client_auth must be 'none', 'want' or 'need'")
+        if secure_port is not None and not tls:
+            raise ValueError("secure_port needs tls=True")
+        for name, value in (("port", port), ("secure_port", secure_port)):
+            if value is not None and not (isinstance(value, int) and 0 < value < 65536):
+                raise ValueError(f"{name} must be a TCP port number (1-65535), got {value!r}")
+        if port is not None and port == secure_port:
+            raise ValueError("port and secure_port must differ")
         for user, pw in (sasl_users or {}).items():
             if not _SASL_USER.match(user):
                 raise ValueError(f"SASL user names must match {_SASL_USER.pattern}: {user!r}")
@@ -113,22 +127,29 @@ class ZooKeeperServer:
         Path(self.workdir, OWNER_FILE).write_text(str(os.getpid()))
         self._state = ProcState(self.workdir)
         self._finalizer = weakref.finalize(self, finalize, self._state)
-        self.data_dir = os.path.join(self.workdir, "data")
+        self.data_dir = os.path.join(self.workdir, "data") if data_dir is None else os.path.abspath(data_dir)
         self.config_path = os.path.join(self.workdir, "zoo.cfg")
         self.log_path = os.path.join(self.workdir, "zookeeper.log")
         self.jaas_path: str | None = None
         self.tls_files: TlsFiles | None = None
-        os.makedirs(self.data_dir)
+        os.makedirs(self.data_dir, exist_ok=True)
 
-        ports = free_ports(2 if tls else 1)
-        self.port: int = _port if _port is not None else ports[0]
-        self.secure_port: int | None = ports[-1] if tls else None
-        self._ports_locked = _port is not None  # ensemble members: ports are in peers' configs
+        chosen = [p for p in (port, secure_port) if p is not None]
+        reserve_ports(chosen)
+        picked = free_ports((2 if tls else 1) - len(chosen))
+        self.port: int = port if port is not None else picked.pop(0)
+        self.secure_port: int | None = None
+        if tls:
+            self.secure_port = secure_port if secure_port is not None else picked.pop(0)
+        # Chosen ports (and ensemble members' ports, which are in the peers' configs) are
+        # never swapped for free ones; a fresh server's picked ports may be, once.
+        self._ports_locked = bool(chosen)
         self.startup_seconds: float | None = None  # wall time of the last successful start()
         self._starts = 0
 
         if tls:
-            self.tls_files = generate_tls_files(os.path.join(self.workdir, "tls"))
+            # Ensemble members share one test PKI, so one CA file verifies every member.
+            self.tls_files = _tls_files or generate_tls_files(os.path.join(self.workdir, "tls"))
         if self.sasl_users:
             self.jaas_path = os.path.join(self.workdir, "jaas.conf")
             users = "".join(f'\n    user_{u}="{p}"' for u, p in self.sasl_users.items())
@@ -264,23 +285,45 @@ class ZooKeeperServer:
         attempts = 1 if self._ports_locked else 3
         for attempt in range(attempts):
             t0 = time.monotonic()
+            if self._ports_locked:
+                self._check_ports_free()
             self._launch()
             if not wait:
                 return self
             try:
                 self.wait_serving(timeout)
-            except ZooKeeperStartError:
-                if attempt + 1 < attempts and self._bind_failed():
+            except ZooKeeperStartError as e:
+                if not self._bind_failed():
+                    raise
+                if attempt + 1 < attempts:
                     self.kill()
                     ports = free_ports(2 if self.tls else 1)
                     self.port, self.secure_port = ports[0], (ports[-1] if self.tls else None)
                     self._write_config()
                     continue
+                self.kill()
+                for port in self._own_ports():
+                    if not port_is_free(port):
+                        log = f"; log {self.log_path}:\n{file_tail(self.log_path, 20)}"
+                        raise PortInUseError(port, log) from e
                 raise
             self.startup_seconds = time.monotonic() - t0
             self._ports_locked = True  # restarts must keep the ports clients know
             return self
         raise AssertionError("unreachable")
+
+    def _own_ports(self) -> list[int]:
+        """Every port this server listens on: client, secure client, quorum and election."""
+        ports = [self.port] + ([self.secure_port] if self.secure_port is not None else [])
+        if self._peer is not None:
+            ports += [p for p in self._peer.quorum_ports if p]
+        return ports
+
+    def _check_ports_free(self) -> None:
+        """Fail fast and clearly, not after a start timeout, when a port we must keep is taken."""
+        for port in self._own_ports():
+            if not port_is_free(port):
+                raise PortInUseError(port)
 
     def _launch(self) -> None:
         self._starts += 1
