@@ -38,7 +38,9 @@ from zkfast.testing import (
     generate_tls_files,
     parse_hosts,
     raw_connect,
+    reply_frame,
     reply_header,
+    request_frame,
 )
 from zkfast.testing.ports import free_ports
 from zkfast.testing.rawsession import recv_frame
@@ -743,6 +745,84 @@ def test_proxy_cut_next_frame(zk_server: ZooKeeperServer, zk_proxy: TcpProxy) ->
         assert 0 < len(got) < 4 + length  # half a frame, then EOF
     finally:
         raw.close()
+
+
+def _framed(payload: bytes) -> bytes:
+    return struct.pack(">i", len(payload)) + payload
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    sock.settimeout(5)
+    got = b""
+    while len(got) < n:
+        chunk = sock.recv(n - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def _wait_until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def test_proxy_injects_between_frames_never_inside_one(echo_proxy: TcpProxy) -> None:
+    p = echo_proxy
+    with _connect(p) as c:
+        # Before any frame has passed (the handshake), an injection waits for it.
+        early = _framed(b"forged-1")
+        assert p.inject_to_client(early) == 1
+        hello = _framed(b"hello")
+        c.sendall(hello)
+        assert _recv_exactly(c, len(hello) + len(early)) == hello + early
+
+        # Half of a frame has gone through to the client: the injection waits for the rest.
+        big = _framed(os.urandom(200_000))
+        c.sendall(big[:100_000])
+        _wait_until(lambda: p.bytes_to_client >= len(hello) + 100_000, "the first half to pass")
+        assert _recv_exactly(c, 100_000) == big[:100_000]
+        mid = _framed(b"forged-2")
+        assert p.inject_to_client(mid) == 1
+        c.sendall(big[100_000:])
+        assert _recv_exactly(c, len(big) - 100_000 + len(mid)) == big[100_000:] + mid
+
+        # The same toward the server; the echo server sends back what reached it, in order.
+        third = _framed(os.urandom(50_000))
+        c.sendall(third[:20_000])
+        _wait_until(lambda: p.bytes_to_server >= len(hello) + len(big) + 20_000, "a partial request")
+        to_server = _framed(b"forged-3")
+        assert p.inject_to_server(to_server) == 1
+        c.sendall(third[20_000:])
+        assert _recv_exactly(c, len(third) + len(to_server)) == third + to_server
+    assert (p.injected_to_client, p.injected_to_server) == (2, 1)
+    assert p.frames_to_client == 4  # forged frames are not counted as the server's
+
+
+def test_proxy_forged_reply_reaches_a_zookeeper_client(zk_server: ZooKeeperServer,
+                                                       zk_proxy: TcpProxy) -> None:
+    forged = reply_frame(424242, 0x4242424242424242)  # an xid nobody waits for
+    assert reply_header(forged[4:]) == (424242, 0x4242424242424242, 0)
+    with socket.create_connection((zk_proxy.host, zk_proxy.port), timeout=10) as sock:
+        assert zk_proxy.inject_to_client(forged) == 1  # queued until the ConnectResponse passed
+        connect = struct.pack(">iqiqi", 0, 0, 30000, 0, 16) + b"\0" * 16 + b"\0"
+        sock.sendall(_framed(connect))
+        _version, timeout, session_id = struct.unpack_from(">iiq", recv_frame(sock))
+        assert timeout > 0 and session_id != 0  # the real ConnectResponse came first
+        assert recv_frame(sock) == forged[4:]  # ...then the forged reply, whole
+
+        sock.sendall(request_frame(1, 4, _string("/zookeeper") + b"\0"))  # getData still works
+        assert reply_header(recv_frame(sock))[::2] == (1, 0)  # type: ignore[index]
+        # A forged request: the server answers it to the client.
+        assert zk_proxy.inject_to_server(request_frame(77, 3, _string("/zookeeper") + b"\0")) == 1
+        xid, zxid, err = reply_header(recv_frame(sock))  # type: ignore[misc]
+        assert (xid, err) == (77, 0) and zxid != 0x4242424242424242
+    assert (zk_proxy.injected_to_client, zk_proxy.injected_to_server) == (1, 1)
+    _wait_until(lambda: zk_proxy.active_connections == 0, "the proxy to see the close")
+    assert zk_proxy.inject_to_client(forged) == 0  # no live connection, nothing queued
 
 
 def test_proxy_close_leaks_nothing(echo: _Echo) -> None:

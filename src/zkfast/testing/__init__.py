@@ -11,7 +11,7 @@ from .ensemble import Ensemble
 from .errors import PortInUseError, ZooKeeperNotAvailable, ZooKeeperStartError
 from .fourletter import four_letter
 from .java import DEFAULT_JVM_FLAGS, INSTALL_HINT, find_classpath, find_java
-from .proxy import FramePredicate, TcpProxy, reply_header
+from .proxy import FramePredicate, TcpProxy, reply_frame, reply_header, request_frame
 from .rawsession import ConnectResponse, expire_session, parse_hosts, raw_connect
 from .server import ZooKeeperServer
 from .tls import TlsFiles, generate_tls_files
@@ -35,5 +35,7 @@ __all__ = [
     "generate_tls_files",
     "parse_hosts",
     "raw_connect",
+    "reply_frame",
     "reply_header",
+    "request_frame",
 ]
