@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from zkfast import Client
+from zkfast import BadVersionError, Client, NoAuthError
 from zkfast.testing import (
     INSTALL_HINT,
     Ensemble,
@@ -36,6 +36,7 @@ from zkfast.testing import (
     find_classpath,
     four_letter,
     generate_tls_files,
+    parse_dynamic_config,
     parse_hosts,
     raw_connect,
     reply_frame,
@@ -404,6 +405,112 @@ def test_read_only_ensemble_survivor_serves_reads() -> None:
             raw.close()
         with pytest.raises(ConnectionError):
             raw_connect(survivor.host, survivor.port, read_only=False)  # not asking for r/o: refused
+
+
+# --------------------------------------------------------------------------- dynamic reconfiguration
+
+
+def _zk_config(zk: Client) -> tuple[dict[int, str], int | None]:
+    zk.sync("/zookeeper/config")
+    return parse_dynamic_config(zk.get("/zookeeper/config")[0])
+
+
+def _wait_modes(ens: Ensemble, expected: list[str], timeout: float = 30.0) -> list[str]:
+    """Sorted ``srvr`` modes of every member, once they equal ``expected`` (or at the
+    deadline): a server changes role a moment after the reconfig that changed it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        modes = sorted(str(s.mode()) for s in ens)
+        if modes == expected or time.monotonic() > deadline:
+            return modes
+        time.sleep(0.1)
+
+
+@pytest.mark.slow  # five JVMs: ~14 s on a quiet 2-core machine, 25 s under load
+def test_reconfig_grows_three_to_five_with_an_observer_and_back() -> None:
+    with Ensemble(3, reconfig=True) as ens, Client(ens.hosts) as zk:
+        members, version0 = _zk_config(zk)
+        assert members == {ens.myid(i): ens.config_line(i).split("=", 1)[1] for i in range(3)}
+        assert ens.current_config() == (members, version0)  # `conf` agrees with the znode
+        zk.create("/before", b"1")
+
+        joiner = ens.add_server(start=False)
+        observer = ens.add_server(observer=True, start=False)
+        for i in (joiner, observer):  # both JVMs boot at once
+            ens[i].start(wait=False)
+        for i in (joiner, observer):
+            ens[i].wait_serving(60)
+        assert [ens.myid(i) for i in (joiner, observer)] == [4, 5]
+        assert ens.config_line(observer).endswith(f":observer;127.0.0.1:{ens[observer].port}")
+        assert 4 not in _zk_config(zk)[0]  # started and syncing, but not a member yet
+
+        data, stat = zk.reconfig(joining=f"{ens.config_line(joiner)},{ens.config_line(observer)}")
+        grown, version1 = parse_dynamic_config(data)
+        assert grown == {**members, 4: ens.config_line(joiner).split("=", 1)[1],
+                         5: ens.config_line(observer).split("=", 1)[1]}
+        assert version0 is not None and version1 is not None and version1 > version0
+        assert stat.mzxid == version1  # the version is the zxid of the reconfig
+        assert _zk_config(zk) == (grown, version1)
+        # Not a member yet, the observer had synced as a (non-voting) follower.
+        assert _wait_modes(ens, ["follower"] * 3 + ["leader", "observer"]) == \
+            ["follower"] * 3 + ["leader", "observer"]
+        assert ens[observer].mode() == "observer"
+        with Client(ens[joiner].hosts) as via_new:  # the new members serve the same data
+            assert via_new.get("/before")[0] == b"1"
+            assert _zk_config(via_new) == (grown, version1)
+
+        data, _ = zk.reconfig(leaving=f"{ens.myid(joiner)},{ens.myid(observer)}")
+        shrunk, version2 = parse_dynamic_config(data)
+        assert shrunk == members and version2 is not None and version2 > version1
+        assert _zk_config(zk) == (members, version2)
+        ens.remove_server(observer)
+        ens.remove_server(joiner)
+        assert len(ens) == 3
+        # The survivors keep the new configuration across a restart (ZooKeeper rewrote
+        # their zoo.cfg to point at it; the harness must not overwrite it).
+        leader = ens.leader()
+        ens.restart(leader)
+        ens.wait_for_quorum(30, need_all=True)
+        assert f"dynamicConfigFile={ens[leader].dynamic_config_path}.{version2:x}\n" in \
+            Path(ens[leader].config_path).read_text()
+        assert ens.current_config() == (members, version2)
+        zk.create("/after", b"2")
+        assert zk.get("/after")[0] == b"2"
+
+
+def test_reconfig_superuser_and_observers() -> None:
+    with Ensemble(1, observers=1, reconfig=True, superuser_password="s3cret") as ens:
+        assert [ens[0].mode(), ens[1].mode()] == ["leader", "observer"]
+        # Not through the observer: the server a reconfig removes drops its clients.
+        with Client(ens[0].hosts) as zk:
+            members, version = _zk_config(zk)
+            assert members[2].endswith(f":observer;127.0.0.1:{ens[1].port}")
+            with pytest.raises(NoAuthError):
+                zk.reconfig(leaving="2")  # not skipACL: only the superuser may
+            zk.add_auth("digest", "super:s3cret")
+            assert version is not None
+            with pytest.raises(BadVersionError):  # past the ACL check, refused on the version
+                zk.reconfig(leaving="2", from_config=version + 1)
+            data, _ = zk.reconfig(leaving="2", from_config=version)
+            assert list(parse_dynamic_config(data)[0]) == [1]
+
+
+def test_static_ensemble_with_an_observer() -> None:
+    with Ensemble(1, observers=1) as ens:
+        assert [ens[0].mode(), ens[1].mode()] == ["leader", "observer"]
+        assert "peerType=observer" in Path(ens[1].config_path).read_text()
+        raw = _raw(ens[1])
+        try:
+            assert raw.create("/via-observer", b"x") == 0  # forwarded to the leader
+        finally:
+            raw.close()
+        raw = _raw(ens[0])
+        try:
+            assert raw.get("/via-observer") == (0, b"x")
+        finally:
+            raw.close()
+        with pytest.raises(ValueError, match="reconfig=True"):
+            ens.add_server()
 
 
 # --------------------------------------------------------------------------- dev server

@@ -7,7 +7,7 @@ pytest users can enable the fixtures with
 runs a local server for development (see :mod:`zkfast.testing.devserver`).
 """
 
-from .ensemble import Ensemble
+from .ensemble import Ensemble, parse_dynamic_config
 from .errors import PortInUseError, ZooKeeperNotAvailable, ZooKeeperStartError
 from .fourletter import four_letter
 from .java import DEFAULT_JVM_FLAGS, INSTALL_HINT, find_classpath, find_java
@@ -33,6 +33,7 @@ __all__ = [
     "find_java",
     "four_letter",
     "generate_tls_files",
+    "parse_dynamic_config",
     "parse_hosts",
     "raw_connect",
     "reply_frame",

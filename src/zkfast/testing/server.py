@@ -50,9 +50,14 @@ class PeerSpec:
     """Ensemble membership of one server."""
 
     myid: int
-    server_lines: list[str]
+    server_lines: list[str]  # every "server.N=..." line this server starts with
     read_only: bool = False
     quorum_ports: tuple[int, int] = (0, 0)
+    observer: bool = False
+    # Dynamic reconfiguration: the server lines go to a dynamicConfigFile and
+    # reconfigEnabled=true. Reconfig needs a superuser (this "super:<digest>") or skipACL.
+    dynamic: bool = False
+    super_digest: str | None = None
 
 
 class ZooKeeperServer:
@@ -129,6 +134,7 @@ class ZooKeeperServer:
         self._finalizer = weakref.finalize(self, finalize, self._state)
         self.data_dir = os.path.join(self.workdir, "data") if data_dir is None else os.path.abspath(data_dir)
         self.config_path = os.path.join(self.workdir, "zoo.cfg")
+        self.dynamic_config_path = os.path.join(self.workdir, "zoo.cfg.dynamic")
         self.log_path = os.path.join(self.workdir, "zookeeper.log")
         self.jaas_path: str | None = None
         self.tls_files: TlsFiles | None = None
@@ -243,19 +249,34 @@ class ZooKeeperServer:
             })
         if self.sasl_users:
             cfg["authProvider.1"] = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
-        if self._peer is not None:
-            cfg.update({"initLimit": 10, "syncLimit": 5})
-            if self._peer.read_only:
+        peer = self._peer
+        if peer is not None:
+            # standaloneEnabled=false: a single voter (with observers, or to be grown by
+            # reconfig) still runs as an ensemble, not as a standalone server.
+            cfg.update({"initLimit": 10, "syncLimit": 5, "standaloneEnabled": False})
+            if peer.read_only:
                 # Without localSessionsEnabled a read-only survivor answers a bare -119 header.
                 cfg.update({"localSessionsEnabled": True, "localSessionsUpgradingEnabled": True})
+            if peer.observer:
+                cfg["peerType"] = "observer"
+            if peer.dynamic:
+                # The client address is in this server's dynamic line (";127.0.0.1:port");
+                # a clientPort here as well would have to agree with it after every reconfig.
+                del cfg["clientPort"], cfg["clientPortAddress"]
+                cfg.update({"reconfigEnabled": True, "dynamicConfigFile": self.dynamic_config_path})
         cfg.update(self.extra_config)
         lines = [f"{k}={_cfg_value(v)}" for k, v in cfg.items()]
-        if self._peer is not None:
-            lines += self._peer.server_lines
+        if peer is not None and not peer.dynamic:
+            lines += peer.server_lines
         return dict(line.split("=", 1) for line in lines)
 
     def _write_config(self) -> None:
+        """Write zoo.cfg (and the dynamic config file). Only at creation for reconfigurable
+        members: after a reconfig ZooKeeper rewrites both, and a restart must keep that."""
         Path(self.config_path).write_text("".join(f"{k}={v}\n" for k, v in self._config().items()))
+        if self._peer is not None and self._peer.dynamic:
+            lines = self._peer.server_lines
+            Path(self.dynamic_config_path).write_text("".join(f"{line}\n" for line in lines))
 
     def _command(self) -> list[str]:
         flags = list(DEFAULT_JVM_FLAGS)
@@ -263,6 +284,12 @@ class ZooKeeperServer:
             flags.append("-Dreadonlymode.enabled=true")  # a system property, not a zoo.cfg line
         if self.jaas_path:
             flags.append(f"-Djava.security.auth.login.config={self.jaas_path}")
+        if self._peer is not None and self._peer.dynamic:
+            # System properties, read before zoo.cfg's unknown keys would be copied into them.
+            if self._peer.super_digest:
+                flags.append(f"-Dzookeeper.DigestAuthenticationProvider.superDigest={self._peer.super_digest}")
+            else:
+                flags.append("-Dzookeeper.skipACL=yes")
         flags += self.jvm_flags
         return [self.java, *flags, "-cp", self.classpath, MAIN_CLASS, self.config_path]
 
