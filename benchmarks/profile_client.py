@@ -66,7 +66,7 @@ def load(mode: str, hosts: str, seconds: float, batch: int, children: int) -> No
             n += batch
     elif mode in ("raw", "raw-pipelined"):
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from compare import RawConn, raw_get_data
+        from compare.rawjute import RawConn, raw_get_data
         raw = RawConn(hosts)
         frame = raw_get_data(1, PATH)
         while time.perf_counter() < end:

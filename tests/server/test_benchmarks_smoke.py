@@ -110,6 +110,12 @@ def test_compare_quick_produces_table_and_json(tmp_path: Path) -> None:
         # A ratio row for every workload (a value is None where one side is n/a).
         assert set(report["ratios"][w]) == {r[0] for r in compare.RATIOS}
 
+    # --render prints the same tables from the saved JSON without running anything.
+    again = subprocess.run([sys.executable, str(COMPARE), "--render", str(out_json)],
+                           capture_output=True, text=True, timeout=60, cwd=str(REPO))
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert again.stdout == table
+
     # Cells that must always be measured, whatever is installed.
     for w in CORE:
         for c in ("zk-sync-py", "zk-aio-py", "raw"):

@@ -1,17 +1,22 @@
-"""Tests of zkfast.testing itself, with raw sockets and four-letter words only.
+"""Tests of zkfast.testing itself, mostly with raw sockets and four-letter words.
 
-The zkfast client is not used here: requests are hand-encoded jute (see ``_Raw``), so the
-harness can be trusted independently of the code it will be used to test.
+Requests are hand-encoded jute (see ``_Raw``), so the harness can be trusted
+independently of the code it will be used to test. The exceptions use ``zkfast.Client``
+the way a user would: the development server (``python -m zkfast.testing``) and
+dynamic reconfiguration.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import socketserver
 import ssl
 import struct
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -19,9 +24,11 @@ from typing import Callable, Iterator
 
 import pytest
 
+from zkfast import BadVersionError, Client, NoAuthError
 from zkfast.testing import (
     INSTALL_HINT,
     Ensemble,
+    PortInUseError,
     TcpProxy,
     ZooKeeperNotAvailable,
     ZooKeeperServer,
@@ -29,11 +36,15 @@ from zkfast.testing import (
     find_classpath,
     four_letter,
     generate_tls_files,
+    parse_dynamic_config,
     parse_hosts,
     raw_connect,
+    reply_frame,
     reply_header,
+    request_frame,
 )
-from zkfast.testing import server as server_mod
+from zkfast.testing.ports import free_ports
+from zkfast.testing.rawsession import recv_frame
 
 pytest_plugins = ["pytester", "zkfast.testing.pytest_plugin"]
 
@@ -60,7 +71,7 @@ class _Raw:
         payload = struct.pack(">ii", self.xid, op) + body
         self.sock.sendall(struct.pack(">i", len(payload)) + payload)
         while True:
-            reply = server_mod._recv_frame(self.sock)
+            reply = recv_frame(self.sock)
             xid, _zxid, err = struct.unpack_from(">iqi", reply)
             if xid == self.xid:
                 return err, reply[16:]
@@ -396,6 +407,242 @@ def test_read_only_ensemble_survivor_serves_reads() -> None:
             raw_connect(survivor.host, survivor.port, read_only=False)  # not asking for r/o: refused
 
 
+# --------------------------------------------------------------------------- dynamic reconfiguration
+
+
+def _zk_config(zk: Client) -> tuple[dict[int, str], int | None]:
+    zk.sync("/zookeeper/config")
+    return parse_dynamic_config(zk.get("/zookeeper/config")[0])
+
+
+def _wait_modes(ens: Ensemble, expected: list[str], timeout: float = 30.0) -> list[str]:
+    """Sorted ``srvr`` modes of every member, once they equal ``expected`` (or at the
+    deadline): a server changes role a moment after the reconfig that changed it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        modes = sorted(str(s.mode()) for s in ens)
+        if modes == expected or time.monotonic() > deadline:
+            return modes
+        time.sleep(0.1)
+
+
+@pytest.mark.slow  # five JVMs: ~14 s on a quiet 2-core machine, 25 s under load
+def test_reconfig_grows_three_to_five_with_an_observer_and_back() -> None:
+    with Ensemble(3, reconfig=True) as ens, Client(ens.hosts) as zk:
+        members, version0 = _zk_config(zk)
+        assert members == {ens.myid(i): ens.config_line(i).split("=", 1)[1] for i in range(3)}
+        assert ens.current_config() == (members, version0)  # `conf` agrees with the znode
+        zk.create("/before", b"1")
+
+        joiner = ens.add_server(start=False)
+        observer = ens.add_server(observer=True, start=False)
+        for i in (joiner, observer):  # both JVMs boot at once
+            ens[i].start(wait=False)
+        for i in (joiner, observer):
+            ens[i].wait_serving(60)
+        assert [ens.myid(i) for i in (joiner, observer)] == [4, 5]
+        assert ens.config_line(observer).endswith(f":observer;127.0.0.1:{ens[observer].port}")
+        assert 4 not in _zk_config(zk)[0]  # started and syncing, but not a member yet
+
+        data, stat = zk.reconfig(joining=f"{ens.config_line(joiner)},{ens.config_line(observer)}")
+        grown, version1 = parse_dynamic_config(data)
+        assert grown == {**members, 4: ens.config_line(joiner).split("=", 1)[1],
+                         5: ens.config_line(observer).split("=", 1)[1]}
+        assert version0 is not None and version1 is not None and version1 > version0
+        assert stat.mzxid == version1  # the version is the zxid of the reconfig
+        assert _zk_config(zk) == (grown, version1)
+        # Not a member yet, the observer had synced as a (non-voting) follower.
+        assert _wait_modes(ens, ["follower"] * 3 + ["leader", "observer"]) == \
+            ["follower"] * 3 + ["leader", "observer"]
+        assert ens[observer].mode() == "observer"
+        with Client(ens[joiner].hosts) as via_new:  # the new members serve the same data
+            assert via_new.get("/before")[0] == b"1"
+            assert _zk_config(via_new) == (grown, version1)
+
+        data, _ = zk.reconfig(leaving=f"{ens.myid(joiner)},{ens.myid(observer)}")
+        shrunk, version2 = parse_dynamic_config(data)
+        assert shrunk == members and version2 is not None and version2 > version1
+        assert _zk_config(zk) == (members, version2)
+        ens.remove_server(observer)
+        ens.remove_server(joiner)
+        assert len(ens) == 3
+        # The survivors keep the new configuration across a restart (ZooKeeper rewrote
+        # their zoo.cfg to point at it; the harness must not overwrite it).
+        leader = ens.leader()
+        ens.restart(leader)
+        ens.wait_for_quorum(30, need_all=True)
+        assert f"dynamicConfigFile={ens[leader].dynamic_config_path}.{version2:x}\n" in \
+            Path(ens[leader].config_path).read_text()
+        assert ens.current_config() == (members, version2)
+        zk.create("/after", b"2")
+        assert zk.get("/after")[0] == b"2"
+
+
+def test_reconfig_superuser_and_observers() -> None:
+    with Ensemble(1, observers=1, reconfig=True, superuser_password="s3cret") as ens:
+        assert [ens[0].mode(), ens[1].mode()] == ["leader", "observer"]
+        # Not through the observer: the server a reconfig removes drops its clients.
+        with Client(ens[0].hosts) as zk:
+            members, version = _zk_config(zk)
+            assert members[2].endswith(f":observer;127.0.0.1:{ens[1].port}")
+            with pytest.raises(NoAuthError):
+                zk.reconfig(leaving="2")  # not skipACL: only the superuser may
+            zk.add_auth("digest", "super:s3cret")
+            assert version is not None
+            with pytest.raises(BadVersionError):  # past the ACL check, refused on the version
+                zk.reconfig(leaving="2", from_config=version + 1)
+            data, _ = zk.reconfig(leaving="2", from_config=version)
+            assert list(parse_dynamic_config(data)[0]) == [1]
+
+
+def test_static_ensemble_with_an_observer() -> None:
+    with Ensemble(1, observers=1) as ens:
+        assert [ens[0].mode(), ens[1].mode()] == ["leader", "observer"]
+        assert "peerType=observer" in Path(ens[1].config_path).read_text()
+        raw = _raw(ens[1])
+        try:
+            assert raw.create("/via-observer", b"x") == 0  # forwarded to the leader
+        finally:
+            raw.close()
+        raw = _raw(ens[0])
+        try:
+            assert raw.get("/via-observer") == (0, b"x")
+        finally:
+            raw.close()
+        with pytest.raises(ValueError, match="reconfig=True"):
+            ens.add_server()
+
+
+# --------------------------------------------------------------------------- dev server
+
+
+class _DevServer:
+    """``python -m zkfast.testing`` as a user runs it, in a subprocess."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "zkfast.testing", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # the banner ends with the "Stop with" line
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("Stop with"):
+                break
+        else:
+            self.proc.wait(30)
+            raise AssertionError(f"no banner; stdout {self.lines}, stderr:\n{self.proc.stderr.read()}")
+
+    def field(self, name: str) -> str:
+        return next(line.split(": ", 1)[1] for line in self.lines if line.startswith(name + ": "))
+
+    @property
+    def jvm_pids(self) -> list[int]:
+        return [int(m) for m in re.findall(r": pid (\d+),", "\n".join(self.lines))]
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        self.proc.send_signal(sig)
+        rc = self.proc.wait(60)
+        assert self.proc.stderr is not None
+        return rc, self.proc.stderr.read()
+
+
+def _pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_devserver_serves_until_sigterm_and_keeps_data_dir(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    data = tmp_path / "zk-data"
+    dev = _DevServer("--port", str(port), "--data-dir", str(data), "--tick-time", "500")
+    try:
+        assert dev.field("connect") == f"127.0.0.1:{port}"
+        assert "standalone" in dev.field("zookeeper")
+        assert dev.field("data") == f"{data} (kept)"
+        (jvm,) = dev.jvm_pids
+        with Client(dev.field("connect")) as zk:
+            zk.create("/kept", b"across runs")
+    finally:
+        rc, err = dev.stop()
+    assert rc == 0 and "stopped" in err, err
+    assert _pid_gone(jvm)  # the JVM was stopped and reaped, not orphaned
+    assert four_letter_fails(port)
+    assert (data / "version-2").is_dir()
+
+    dev = _DevServer("--port", str(port), "--data-dir", str(data))
+    try:
+        with Client(dev.field("connect")) as zk:
+            assert zk.get("/kept")[0] == b"across runs"
+    finally:
+        rc, err = dev.stop(signal.SIGINT)  # Ctrl-C
+    assert rc == 0, err
+    assert all(_pid_gone(p) for p in dev.jvm_pids)
+
+
+def four_letter_fails(port: int) -> bool:
+    try:
+        four_letter("127.0.0.1", port, "ruok", timeout=1)
+    except OSError:
+        return True
+    return False
+
+
+def test_devserver_ensemble_with_tls() -> None:
+    dev = _DevServer("--port", "0", "--ensemble", "3", "--tls")
+    try:
+        hosts = parse_hosts(dev.field("connect"))
+        assert len(hosts) == 3 and len(dev.jvm_pids) == 3
+        modes = sorted(line.split()[2].rstrip(":") for line in dev.lines if line.startswith("server."))
+        assert modes == ["follower", "follower", "leader"]
+        ctx = ssl.create_default_context(cafile=dev.field("  ca file").strip())
+        with Client(dev.field("tls"), ssl_context=ctx) as zk:  # one CA verifies every member
+            zk.create("/over-tls", b"1")
+            assert zk.get("/over-tls")[0] == b"1"
+    finally:
+        rc, err = dev.stop()
+    assert rc == 0, err
+    assert all(_pid_gone(p) for p in dev.jvm_pids)
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        server = ZooKeeperServer(port=port)
+        try:
+            with pytest.raises(PortInUseError, match=f"port {port} .* already in use"):
+                server.start()
+            assert not server.running
+        finally:
+            server.close()
+        proc = subprocess.run([sys.executable, "-m", "zkfast.testing", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1
+        assert f"port {port} on 127.0.0.1 is already in use" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    for bad in (0, -1, 70000):
+        with pytest.raises(ValueError, match="port"):
+            ZooKeeperServer(port=bad)
+
+
+def test_explicit_port_and_kept_data_dir(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    with ZooKeeperServer(port=port, data_dir=tmp_path / "d") as server:
+        assert server.hosts == f"127.0.0.1:{port}"
+        raw = _raw(server)
+        assert raw.create("/x", b"y") == 0
+        raw.close()
+        server.restart()
+        assert server.port == port
+    assert (tmp_path / "d" / "version-2").is_dir()  # close() removed its temp dir, not yours
+    with ZooKeeperServer(port=port, data_dir=tmp_path / "d") as server:
+        raw = _raw(server)
+        assert raw.get("/x") == (0, b"y")
+        raw.close()
+
+
 # --------------------------------------------------------------------------- proxy
 
 
@@ -459,7 +706,7 @@ def test_proxy_refuses_non_loopback_targets() -> None:
         TcpProxy("10.1.2.3", 2181)
     with pytest.raises(ValueError):
         TcpProxy("example.com", 2181)
-    (port,) = server_mod._free_ports(1)
+    (port,) = free_ports(1)
     with pytest.raises(ValueError):
         TcpProxy("127.0.0.1", port, port=port).start()  # would forward to itself
 
@@ -605,6 +852,84 @@ def test_proxy_cut_next_frame(zk_server: ZooKeeperServer, zk_proxy: TcpProxy) ->
         assert 0 < len(got) < 4 + length  # half a frame, then EOF
     finally:
         raw.close()
+
+
+def _framed(payload: bytes) -> bytes:
+    return struct.pack(">i", len(payload)) + payload
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    sock.settimeout(5)
+    got = b""
+    while len(got) < n:
+        chunk = sock.recv(n - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def _wait_until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def test_proxy_injects_between_frames_never_inside_one(echo_proxy: TcpProxy) -> None:
+    p = echo_proxy
+    with _connect(p) as c:
+        # Before any frame has passed (the handshake), an injection waits for it.
+        early = _framed(b"forged-1")
+        assert p.inject_to_client(early) == 1
+        hello = _framed(b"hello")
+        c.sendall(hello)
+        assert _recv_exactly(c, len(hello) + len(early)) == hello + early
+
+        # Half of a frame has gone through to the client: the injection waits for the rest.
+        big = _framed(os.urandom(200_000))
+        c.sendall(big[:100_000])
+        _wait_until(lambda: p.bytes_to_client >= len(hello) + 100_000, "the first half to pass")
+        assert _recv_exactly(c, 100_000) == big[:100_000]
+        mid = _framed(b"forged-2")
+        assert p.inject_to_client(mid) == 1
+        c.sendall(big[100_000:])
+        assert _recv_exactly(c, len(big) - 100_000 + len(mid)) == big[100_000:] + mid
+
+        # The same toward the server; the echo server sends back what reached it, in order.
+        third = _framed(os.urandom(50_000))
+        c.sendall(third[:20_000])
+        _wait_until(lambda: p.bytes_to_server >= len(hello) + len(big) + 20_000, "a partial request")
+        to_server = _framed(b"forged-3")
+        assert p.inject_to_server(to_server) == 1
+        c.sendall(third[20_000:])
+        assert _recv_exactly(c, len(third) + len(to_server)) == third + to_server
+    assert (p.injected_to_client, p.injected_to_server) == (2, 1)
+    assert p.frames_to_client == 4  # forged frames are not counted as the server's
+
+
+def test_proxy_forged_reply_reaches_a_zookeeper_client(zk_server: ZooKeeperServer,
+                                                       zk_proxy: TcpProxy) -> None:
+    forged = reply_frame(424242, 0x4242424242424242)  # an xid nobody waits for
+    assert reply_header(forged[4:]) == (424242, 0x4242424242424242, 0)
+    with socket.create_connection((zk_proxy.host, zk_proxy.port), timeout=10) as sock:
+        assert zk_proxy.inject_to_client(forged) == 1  # queued until the ConnectResponse passed
+        connect = struct.pack(">iqiqi", 0, 0, 30000, 0, 16) + b"\0" * 16 + b"\0"
+        sock.sendall(_framed(connect))
+        _version, timeout, session_id = struct.unpack_from(">iiq", recv_frame(sock))
+        assert timeout > 0 and session_id != 0  # the real ConnectResponse came first
+        assert recv_frame(sock) == forged[4:]  # ...then the forged reply, whole
+
+        sock.sendall(request_frame(1, 4, _string("/zookeeper") + b"\0"))  # getData still works
+        assert reply_header(recv_frame(sock))[::2] == (1, 0)  # type: ignore[index]
+        # A forged request: the server answers it to the client.
+        assert zk_proxy.inject_to_server(request_frame(77, 3, _string("/zookeeper") + b"\0")) == 1
+        xid, zxid, err = reply_header(recv_frame(sock))  # type: ignore[misc]
+        assert (xid, err) == (77, 0) and zxid != 0x4242424242424242
+    assert (zk_proxy.injected_to_client, zk_proxy.injected_to_server) == (1, 1)
+    _wait_until(lambda: zk_proxy.active_connections == 0, "the proxy to see the close")
+    assert zk_proxy.inject_to_client(forged) == 0  # no live connection, nothing queued
 
 
 def test_proxy_close_leaks_nothing(echo: _Echo) -> None:

@@ -2,8 +2,14 @@
 
 Put it between a client and a server (``TcpProxy(server.host, server.port)``, connect
 the client to ``proxy.hosts``) and break the path on demand: reset every connection,
-black-hole traffic, add latency, throttle, refuse new connections, or lose exactly one
-ZooKeeper reply frame.
+black-hole traffic, add latency, throttle, refuse new connections, lose exactly one
+ZooKeeper reply frame, or slip forged frames into a live connection (between two
+frames, never inside one)::
+
+    with TcpProxy(server.host, server.port) as proxy:
+        client = Client(proxy.hosts)
+        ...
+        proxy.inject_to_client(reply_frame(xid=424242, zxid=0x4242424242424242))
 
 One thread runs a ``selectors`` loop over non-blocking sockets; control methods hand
 work to it through a queue and a wake-up socketpair, so all connection state is only
@@ -22,7 +28,7 @@ import threading
 import time
 from typing import Any, Callable, Deque
 
-__all__ = ["TcpProxy", "reply_header", "FramePredicate"]
+__all__ = ["TcpProxy", "reply_header", "reply_frame", "request_frame", "FramePredicate"]
 
 FramePredicate = Callable[[bytes], bool]
 
@@ -38,6 +44,20 @@ def reply_header(body: bytes) -> tuple[int, int, int] | None:
         return None
     xid, zxid, err = struct.unpack_from(">iqi", body)
     return xid, zxid, err
+
+
+def reply_frame(xid: int, zxid: int, err: int = 0, body: bytes = b"") -> bytes:
+    """A whole server->client frame: length, reply header (xid, zxid, err), ``body``.
+
+    For forging replies with :meth:`TcpProxy.inject_to_client`; ``body`` is the jute record
+    of the reply (empty for errors and for replies without one, e.g. setWatches).
+    """
+    return struct.pack(">iiqi", 16 + len(body), xid, zxid, err) + body
+
+
+def request_frame(xid: int, opcode: int, body: bytes = b"") -> bytes:
+    """A whole client->server frame: length, request header (xid, opcode), ``body``."""
+    return struct.pack(">iii", 8 + len(body), xid, opcode) + body
 
 
 def _loopback_target(host: str) -> str:
@@ -69,7 +89,7 @@ class _Direction:
 
     __slots__ = (
         "src", "dst", "to_server", "queue", "queued", "inbuf", "eof", "shut", "blocked",
-        "framed", "in_frame", "hdr", "remaining", "frames", "send_at",
+        "framed", "in_frame", "hdr", "remaining", "frames", "send_at", "injections",
     )
 
     def __init__(self, src: socket.socket, dst: socket.socket, to_server: bool) -> None:
@@ -86,6 +106,7 @@ class _Direction:
         self.remaining = 0  # body bytes left in the frame being streamed
         self.frames = 0  # complete frames seen
         self.send_at = 0.0  # throttle: monotonic time the next send is allowed
+        self.injections: list[bytes] = []  # forged bytes waiting for the next frame boundary
 
 
 class _Conn:
@@ -106,6 +127,7 @@ class TcpProxy:
     ``frames_to_server``, ``frames_to_client``, ``bytes_to_server``, ``bytes_to_client``;
     ``active_connections`` is the number of open proxied connections. Frames are counted
     while a stream parses as 4-byte-length frames (ZooKeeper's framing).
+    ``injected_to_client``/``injected_to_server`` count injections that went into a stream.
     """
 
     def __init__(self, target_host: str, target_port: int, *, port: int = 0) -> None:
@@ -121,6 +143,8 @@ class TcpProxy:
         self.frames_to_client = 0
         self.bytes_to_server = 0
         self.bytes_to_client = 0
+        self.injected_to_server = 0
+        self.injected_to_client = 0
         self.errors: list[BaseException] = []  # unexpected exceptions inside the loop
 
         self._blackhole = False
@@ -268,6 +292,22 @@ class TcpProxy:
         self._set("_cut_hook", hook)
         return hook.fired
 
+    def inject_to_client(self, data: bytes) -> int:
+        """Send ``data`` to the client of every open connection as if the server had sent it.
+
+        It goes in at a frame boundary of the server->client stream: after the
+        ConnectResponse, and never inside a reply being forwarded (it waits for that reply's
+        last byte). Returns the number of connections it was queued on; streams that are
+        not length-framed (four-letter words) are skipped. :func:`reply_frame` builds a reply.
+        """
+        return self._call(lambda: self._inject(bytes(data), to_server=False))
+
+    def inject_to_server(self, data: bytes) -> int:
+        """Send ``data`` to the server on every open connection as if the client had sent it,
+        at a frame boundary after the ConnectRequest (see :meth:`inject_to_client`).
+        :func:`request_frame` builds a request; the server's reply reaches the client."""
+        return self._call(lambda: self._inject(bytes(data), to_server=True))
+
     def reset_faults(self) -> None:
         """Turn off every fault: blackhole, refuse, delay, throttle and armed hooks."""
         with self._lock:
@@ -286,6 +326,8 @@ class TcpProxy:
             "frames_to_client": self.frames_to_client,
             "bytes_to_server": self.bytes_to_server,
             "bytes_to_client": self.bytes_to_client,
+            "injected_to_server": self.injected_to_server,
+            "injected_to_client": self.injected_to_client,
         }
 
     # -- plumbing between caller threads and the loop ---------------------------------------
@@ -481,6 +523,7 @@ class TcpProxy:
                             d.in_frame = False
                             d.hdr = bytearray()
                             self._count_frame(d)
+                            self._take_injections(d, out)
                     continue
                 take = min(d.remaining, n - i)
                 out += buf[i:i + take]
@@ -490,6 +533,7 @@ class TcpProxy:
                     d.in_frame = False
                     d.hdr = bytearray()
                     self._count_frame(d)
+                    self._take_injections(d, out)
                 continue
             armed = self._armed_hook(d)
             if armed is None:
@@ -517,6 +561,7 @@ class TcpProxy:
             self._count_frame(d)
             if not hit:
                 out += frame
+                self._take_injections(d, out)
                 continue
             with self._lock:
                 if kind == "cut" and self._cut_hook is hook:
@@ -525,6 +570,7 @@ class TcpProxy:
                     self._drop_hook = None
                 else:  # re-armed or cleared meanwhile
                     out += frame
+                    self._take_injections(d, out)
                     continue
             hook.frame = frame[4:]
             if kind == "cut":
@@ -541,6 +587,43 @@ class TcpProxy:
             del buf[:]
         if out:
             self._enqueue(d, bytes(out))
+
+    # -- injection --------------------------------------------------------------------------
+
+    @staticmethod
+    def _at_boundary(d: _Direction) -> bool:
+        """Whether forged bytes may go in now: the stream is length-framed, its handshake
+        frame has passed, and nothing of a frame is half forwarded. (Bytes held in
+        ``inbuf`` start at a boundary and have not been forwarded, so they don't count.)"""
+        return d.framed and d.frames > 0 and not d.in_frame
+
+    def _inject(self, data: bytes, to_server: bool) -> int:
+        queued = 0
+        for conn in self._conns:
+            if conn.closing or conn.closed:
+                continue
+            d = conn.c2s if to_server else conn.s2c
+            if not d.framed:
+                continue
+            d.injections.append(data)
+            queued += 1
+            if self._at_boundary(d):
+                out = bytearray()
+                self._take_injections(d, out)
+                self._enqueue(d, bytes(out))
+        return queued
+
+    def _take_injections(self, d: _Direction, out: bytearray) -> None:
+        """Append the injections waiting on ``d`` to ``out`` if ``d`` is at a boundary."""
+        if not d.injections or not self._at_boundary(d):
+            return
+        for data in d.injections:
+            out += data
+        if d.to_server:
+            self.injected_to_server += len(d.injections)
+        else:
+            self.injected_to_client += len(d.injections)
+        d.injections.clear()
 
     def _enqueue(self, d: _Direction, data: bytes) -> None:
         if not data:

@@ -24,8 +24,10 @@ from typing import Callable, Iterator, TypeVar
 
 import pytest
 
+from .ensemble import Ensemble
+from .errors import ZooKeeperNotAvailable
 from .proxy import TcpProxy
-from .server import Ensemble, ZooKeeperNotAvailable, ZooKeeperServer
+from .server import ZooKeeperServer
 
 __all__ = ["SASL_USERS", "ZK_FIXTURES"]
 

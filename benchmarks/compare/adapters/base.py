@@ -1,0 +1,103 @@
+"""The adapter interface (one client under test) and the timing helpers all adapters share."""
+
+from __future__ import annotations
+
+import threading
+from time import perf_counter as _perf
+from typing import Any, Callable, Dict, List, Tuple
+
+from ..catalogue import D100
+
+
+class NotApplicable(Exception):
+    """Raised by a workload the client cannot run; the cell shows the message."""
+
+
+def ms_each(call: Callable[[], Any], calls: int) -> List[float]:
+    """Milliseconds of each of ``calls`` blocking calls; a result (a 100k-name list)
+    is freed after its clock stops, so freeing it is not timed."""
+    out = []
+    for _ in range(calls):
+        t0 = _perf()
+        result = call()
+        out.append((_perf() - t0) * 1000)
+        del result
+    return out
+
+
+def ops_per_second(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+class Adapter:
+    """One client under test. Each method returns a list of samples in the workload unit."""
+
+    name = ""
+
+    def __init__(self, hosts: str, plan: Dict[str, Any]) -> None:
+        self.hosts = hosts
+        self.plan = plan
+        self.data = b"x" * plan["data_size"]
+
+    def close(self) -> None: ...
+
+    def warmup(self) -> None: ...
+
+    def get_sync(self, n: int) -> List[float]: raise NotImplementedError
+
+    def get_pipelined(self, n: int) -> List[float]: raise NotImplementedError
+
+    def writes(self, base: str, n: int) -> Dict[str, List[float]]:
+        """create, set, delete ``n`` nodes under ``base`` (pipelined); ops/s each."""
+        raise NotImplementedError
+
+    def get_children(self, calls: int) -> List[float]: raise NotImplementedError
+
+    def scan(self, paths: List[str], window: int) -> List[float]: raise NotImplementedError
+
+    def get_big(self, calls: int) -> List[float]: raise NotImplementedError
+
+    def mixed(self, base: str, threads: int, ops: int) -> List[float]:
+        raise NotImplementedError
+
+    def treecache(self, expected: int) -> List[float]: raise NotImplementedError
+
+    def children_once(self) -> int:
+        """One get_children(KIDS) for the memory probe; returns the count, keeps nothing."""
+        raise NotImplementedError
+
+
+def check_children(n: int, expected: int) -> None:
+    if n != expected:
+        raise AssertionError(f"get_children returned {n} names, expected {expected}")
+
+
+
+def run_threads(threads: int, ops: int, setup: Callable[[int], Tuple[Any, Any, str, bytes]]) -> float:
+    """``threads`` threads, each ``ops`` calls: every 5th a set of its own node, else a get."""
+    start = threading.Barrier(threads + 1)
+    errors: List[BaseException] = []
+
+    def body(t: int) -> None:
+        get, set_, own, data = setup(t)
+        start.wait()
+        try:
+            for i in range(ops):
+                if i % 5 == 4:
+                    set_(own, data)
+                else:
+                    get(D100)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    ts = [threading.Thread(target=body, args=(t,)) for t in range(threads)]
+    for th in ts:
+        th.start()
+    start.wait()
+    t0 = _perf()
+    for th in ts:
+        th.join()
+    t = _perf() - t0
+    if errors:
+        raise errors[0]
+    return ops_per_second(threads * ops, t)
