@@ -283,6 +283,7 @@ class AsyncioSession(Session):
         if self._forked:
             self._close_forked()
             return
+        self._close_requested = True  # from now on new calls fail with ClosedError
         loop = self._loop
         if loop is None:  # never started
             self.finish_close()
@@ -346,6 +347,7 @@ class AsyncioSession(Session):
 
     def close_in_background(self) -> None:
         """Close without waiting (garbage collection of an unclosed client)."""
+        self._close_requested = True
         loop = self._loop
         if self._closed or self._forked or loop is None:
             return

@@ -389,6 +389,7 @@ class ThreadSession(Session):
         if self._forked:
             self._close_forked()
             return
+        self._close_requested = True  # from now on new calls fail with ClosedError
         if self._send_lock._is_owned() or self._read_token._is_owned():  # type: ignore[attr-defined]
             # A signal handler (or a callback) interrupted this thread inside
             # this client's own send or read: nothing may be written or waited
@@ -408,6 +409,7 @@ class ThreadSession(Session):
 
     def close_in_background(self, timeout: float = 2.0) -> None:
         """Close on a helper thread; returns at once."""
+        self._close_requested = True
         if self._closer is not None or self._closed:
             return
         self._closer = threading.Thread(target=self.close, args=(timeout,),
@@ -527,19 +529,29 @@ class ThreadSession(Session):
         ``sendall``; one syscall per request would cap pipelined throughput.
         """
         with self._send_lock:
-            frame = self.frame_or_queue(req)
-            if frame is None:
-                return
-            sock = self._sock
-            if sock is None:  # connected implies a socket; be safe
-                return
-            if not flush and len(self.engine.pending) > 1:
-                self._outbuf.append(frame)
-                self._outbytes += len(frame)
-                if self._outbytes >= _COALESCE_BYTES:
-                    self._write_locked(sock, [])
-                return
-            self._write_locked(sock, [frame])
+            handed = False  # the frame is out, held back or queued: no longer ours to undo
+            try:
+                frame = self.frame_or_queue(req)
+                if frame is None:
+                    return
+                sock = self._sock
+                if sock is None:  # connected implies a socket; be safe
+                    return
+                if not flush and len(self.engine.pending) > 1:
+                    self._outbuf.append(frame)
+                    handed = True
+                    self._outbytes += len(frame)
+                    if self._outbytes >= _COALESCE_BYTES:
+                        self._write_locked(sock, [])
+                    return
+                handed = True
+                self._write_locked(sock, [frame])
+            except BaseException:
+                # Interrupted between framing and sending: the server will
+                # never answer it, so it must not stay pending.
+                if not handed and req.xid:
+                    self.engine.forget(req)
+                raise
 
     def _flush_out(self) -> None:
         """Send the frames that were held back while other requests were in flight."""

@@ -333,6 +333,12 @@ class SessionEngine(RequestBuilder):
         self.pending[xid] = req
         return frame
 
+    def forget(self, req: PendingRequest) -> None:
+        """Untrack a framed request that was never sent (its sender was
+        interrupted): no reply will come for it."""
+        self.pending.pop(req.xid, None)
+        self.kinds.pop(req.xid, None)
+
     def validate_encoding(self, req: PendingRequest) -> None:
         """Encode once, unsent, so a bad argument fails in the caller before queueing."""
         try:

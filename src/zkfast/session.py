@@ -184,7 +184,8 @@ class Session:
         self.server: Optional[Address] = None
         #: Why the last connection or connection attempt ended.
         self.last_error: Optional[BaseException] = None
-        self._closing = False          # close() began: stop reconnecting
+        self._close_requested = False  # close() was called: no new requests
+        self._closing = False          # closing: stop reconnecting
         self._session_closing = False  # closeSession sent: a drop now is the close
         self._closed = False
         self._forked = False           # inherited by a child process: unusable there
@@ -286,13 +287,16 @@ class Session:
         """Raise if no call may be made on this client any more."""
         if self._forked:
             raise ClientForkedError()
-        if self._closing or self._closed:
+        if self._close_requested or self._closing or self._closed:
             raise ClosedError()
 
     def frame_or_queue(self, req: PendingRequest) -> Optional[bytes]:
         """A request's fate: its frame, to send now, or None: queued until the
         next connection. Call with the I/O lock held."""
         engine = self.engine
+        if self._close_requested or self._forked:
+            if req.op != codec.OP_CLOSE_SESSION or self._forked:
+                self.check_usable()
         if not engine.connected:
             self.check_usable()
             if engine.state == State.AUTH_FAILED:
@@ -300,8 +304,6 @@ class Session:
                 raise AuthFailedError(path=req.path)
             engine.enqueue(req, _monotonic())
             return None
-        if self._forked:
-            raise ClientForkedError()
         try:
             return engine.frame_for(req)
         except (TypeError, OverflowError, ValueError) as e:
