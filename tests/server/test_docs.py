@@ -65,6 +65,8 @@ def doc_references(text: str) -> Iterator[tuple[str, str]]:
             cells = _cells(line)
             for i, cell in enumerate(cells):
                 for span in _CODE_SPAN.findall(cell):
+                    if _is_file(span):
+                        continue
                     if i == 1:
                         yield span, where
                     elif i > 1:
@@ -73,6 +75,14 @@ def doc_references(text: str) -> Iterator[tuple[str, str]]:
             for span in _CODE_SPAN.findall(line):
                 if _strict_root(span):
                     yield span, where
+
+
+_FILE_SPAN = re.compile(r"^[\w./-]+(\.(py|pyx|pyi|pxd|md|sh)|/)$")
+
+
+def _is_file(span: str) -> bool:
+    """A file or folder name (`client.py`, `recipe/`), not a Python name."""
+    return bool(_FILE_SPAN.match(span.split(" ")[0]))
 
 
 def _strict_root(span: str) -> bool:

@@ -1,0 +1,71 @@
+"""A forged reply on a live connection (through zkfast.testing's proxy) must
+not poison the session: the last zxid seen advances only with replies to our
+own requests, so the session reconnects and carries on."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Iterator
+
+import pytest
+
+from zkfast import AsyncClient, Client, State
+from zkfast.testing import TcpProxy, ZooKeeperServer, reply_frame
+
+from helpers import States, wait_until
+
+POISON_ZXID = 0x4242424242424242
+
+
+@pytest.fixture
+def base(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[str]:
+    with Client(zk_server.hosts) as admin:
+        admin.ensure_path(zk_chroot)
+        admin.create(zk_chroot + "/n", b"v")
+    yield zk_chroot
+    with Client(zk_server.hosts) as admin:
+        admin.delete(zk_chroot, recursive=True)
+
+
+def test_a_forged_reply_drops_the_connection_but_not_the_session(zk_proxy: TcpProxy,
+                                                                 base: str) -> None:
+    with Client(zk_proxy.hosts + base, session_timeout=6.0) as zk:
+        states = States(zk)
+        session = zk.session_id
+        zxid_before = zk._engine.last_zxid
+        assert zk_proxy.inject_to_client(reply_frame(0x7777, POISON_ZXID, 0, b"")) >= 1
+        states.wait_for(State.SUSPENDED)
+        states.wait_for(State.CONNECTED)  # back, same session
+        assert zk.session_id == session
+        assert zk._engine.last_zxid < POISON_ZXID and zk._engine.last_zxid >= zxid_before
+        assert zk.get("/n")[0] == b"v"
+        assert states.count(State.EXPIRED) == 0
+
+
+def test_a_forged_reply_on_an_async_client(zk_proxy: TcpProxy, base: str) -> None:
+    async def main() -> None:
+        async with AsyncClient(zk_proxy.hosts + base, session_timeout=6.0) as zk:
+            session = zk.session_id
+            seen = []
+            zk.add_listener(seen.append)
+            zk_proxy.inject_to_client(reply_frame(0x7777, POISON_ZXID, 0, b""))
+            for _ in range(1000):
+                if State.SUSPENDED in seen and zk.connected:
+                    break
+                await asyncio.sleep(0.01)
+            assert State.SUSPENDED in seen and zk.connected and zk.session_id == session
+            assert zk._engine.last_zxid < POISON_ZXID
+            assert (await zk.get("/n"))[0] == b"v"
+
+    asyncio.run(main())
+
+
+def test_the_engine_ignores_the_zxid_of_notifications_and_pings(zk_proxy: TcpProxy, base: str) -> None:
+    """Notifications and pings carry no zxid the session may adopt."""
+    with Client(zk_proxy.hosts + base, session_timeout=6.0) as zk:
+        zk.sync("/n")
+        before = zk._engine.last_zxid
+        zk_proxy.inject_to_client(reply_frame(-2, POISON_ZXID, 0, b""))   # a "ping" reply
+        zk.sync("/n")
+        wait_until(lambda: zk._engine.last_zxid >= before)
+        assert zk._engine.last_zxid < POISON_ZXID and zk.connected
