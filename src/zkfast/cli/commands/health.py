@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ... import flw
-from ...hosts import format_address, parse_connect_string
 from ..context import Context
 from ..exitcodes import EXIT_OK, EXIT_UNHEALTHY, EXIT_USAGE, CLIError
 
@@ -18,10 +17,9 @@ def _short_version(v: str) -> str:
 def cmd_health(ctx: Context) -> int:
     out = ctx.output
     try:
-        servers, _chroot = parse_connect_string(ctx.args.hosts)
+        names = flw.server_list(ctx.args.hosts)
     except ValueError as e:
         raise CLIError(f"invalid --hosts {ctx.args.hosts!r}: {e}", EXIT_USAGE) from None
-    names = [format_address(s) for s in servers]
     t = ctx.timeout
     with ThreadPoolExecutor(max_workers=3) as pool:
         f_ruok = pool.submit(flw.ruok, names, t)
