@@ -314,6 +314,18 @@ def test_acl_get_set_and_auth(cli: Callable[..., Result], zk: Client) -> None:
     assert cli("get", "/secure").code == 7
 
 
+def test_a_rejected_identity_exits_with_the_auth_code(cli: Callable[..., Result]) -> None:
+    """The server closes the connection after refusing an --auth identity (an unknown
+    scheme here); that is an authentication failure (7), not a connection problem (6),
+    whichever way the client reports it, -v or not."""
+    for argv in (["ls", "/"], ["-v", "get", "/"], ["--json", "ls", "-R", "/"]):
+        for _ in range(3):
+            r = cli("--auth", "nosuch:credential", *argv)
+            assert r.code == 7, (argv, r.err)
+            assert "authentication failed" in r.err.strip().splitlines()[-1]
+            assert "credential" not in r.err  # never echo a secret
+
+
 def test_parse_acl_spec() -> None:
     acls = parse_acl_spec("world:anyone:cdrwa, digest:bob:abc=:rw,ip:10.0.0.0/8:r,auth::a")
     assert acls[0] == zkfast.ACL(int(Perm.ALL), Id("world", "anyone"))

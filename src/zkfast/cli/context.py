@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import argparse
 import ssl
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import IO, Any, Callable
 
 from ..client import Client, Future
-from ..errors import NoNodeError, WaitTimeoutError, ZooKeeperError
+from ..errors import AuthFailedError, NoNodeError, WaitTimeoutError, ZooKeeperError
+from ..events import State
 from ..recipe import bulk
-from .exitcodes import EXIT_USAGE, CLIError
+from .exitcodes import EXIT_AUTH, EXIT_USAGE, CLIError
 from .output import Busy, Output
 
 DEFAULT_HOSTS = "127.0.0.1:2181"
 DEFAULT_WINDOW = bulk.OPS_PER_REQUEST * bulk.MAX_REQUESTS  # 256 ops x 16 requests
+AUTH_FAILURE_SETTLE = 0.5
+"""Seconds a failed command waits for the client to report a rejected identity."""
 
 
 class Context:
@@ -29,12 +33,32 @@ class Context:
         self.timeout: float = args.timeout
         self.window: int = args.window
         self._client: Client | None = None
+        self._auth_failed = threading.Event()
 
     @property
     def zk(self) -> Client:
         if self._client is None:
-            self._client = connect(self.args)
+            self._client = connect(self.args, self._on_state)
         return self._client
+
+    def _on_state(self, state: State) -> None:
+        if state == State.AUTH_FAILED:
+            self._auth_failed.set()
+
+    def auth_failed(self) -> bool:
+        """Whether the server rejected this command's identity (``--auth``/``--sasl``).
+
+        The server refuses an identity and then closes the connection, so a command
+        may see the connection loss before the client's state says why: with
+        identities given, wait a moment for the state before answering."""
+        client = self._client
+        if client is None:
+            return False
+        if client.state == State.AUTH_FAILED or self._auth_failed.is_set():
+            return True
+        if self.args.auth or self.args.sasl:
+            return self._auth_failed.wait(AUTH_FAILURE_SETTLE)
+        return False
 
     def close(self) -> None:
         if self._client is not None:
@@ -85,8 +109,17 @@ def _auth_pairs(specs: Sequence[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def connect(args: argparse.Namespace) -> Client:
-    """A started :class:`~zkfast.Client` for the global options."""
+def auth_failure_message(args: argparse.Namespace) -> str:
+    """What to say when the server rejected our identity (never the credentials)."""
+    given = [f"--auth {spec.partition(':')[0]}:..." for spec in (args.auth or [])]
+    if args.sasl:
+        given.append("--sasl")
+    return "authentication failed" + (f": the server rejected {', '.join(given)}" if given else "")
+
+
+def connect(args: argparse.Namespace, on_state: Callable[[State], Any] | None = None) -> Client:
+    """A started :class:`~zkfast.Client` for the global options; ``on_state`` hears its
+    state changes from the start."""
     sasl: dict[str, Any] | None = None
     if args.sasl:
         user, sep, password = args.sasl.partition(":")
@@ -100,7 +133,16 @@ def connect(args: argparse.Namespace) -> Client:
                         sasl_options=sasl)
     except ValueError as e:  # a bad connect string
         raise CLIError(f"invalid --hosts {args.hosts!r}: {e}", EXIT_USAGE) from None
-    client.start(timeout=args.timeout)
+    if on_state is not None:
+        client.add_listener(on_state)
+    try:
+        client.start(timeout=args.timeout)
+    except ZooKeeperError as e:
+        rejected = client.state == State.AUTH_FAILED
+        client.close()
+        if rejected or isinstance(e, AuthFailedError):
+            raise CLIError(auth_failure_message(args), EXIT_AUTH) from e
+        raise
     return client
 
 

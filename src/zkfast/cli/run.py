@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from typing import IO
 
 from .commands import COMMANDS
-from .context import DEFAULT_HOSTS, Context
+from .context import DEFAULT_HOSTS, Context, auth_failure_message
 from .exitcodes import (
+    EXIT_AUTH,
     EXIT_BROKEN_PIPE,
+    EXIT_CONNECTION,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
@@ -61,9 +63,12 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None,
         return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - every failure becomes one line and an exit code
         code = exit_code_for(e)
+        message = describe(e)
+        if code == EXIT_CONNECTION and ctx.auth_failed():
+            code, message = EXIT_AUTH, auth_failure_message(args)
         if args.verbose:
             traceback.print_exception(type(e), e, e.__traceback__, file=err)
-        err.write(f"zkfast: error: {describe(e)}\n")
+        err.write(f"zkfast: error: {message}\n")
         err.flush()
         return code
     finally:
