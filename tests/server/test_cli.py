@@ -228,6 +228,11 @@ def test_ls_and_tree(cli: Callable[..., Result], zk: Client) -> None:
                      "\n"
                      "5 nodes\n")
     assert cli("tree", "-L", "1", "/app").out.splitlines()[1:4] == ["├── a", "├── b", "└── c"]
+    # the root of the tree (here a chroot's root) counts as depth 0, like any other PATH
+    assert cli("tree", "-L", "1", "/").out == "/\n├── app\n└── other\n\n2 nodes\n"
+    assert cli("tree", "-L", "2", "/").out.splitlines()[-1] == "5 nodes"
+    assert cli("tree", "-L", "0", "/").out == "/\n\n0 nodes\n"
+    assert cli("tree", "-L", "1", "/", "--json").json()["children"][0]["name"] == "app"
     doc = cli("tree", "/app", "--json").json()
     assert [c["name"] for c in doc["children"]] == ["a", "b", "c"]
     assert [c["path"] for c in doc["children"][0]["children"]] == ["/app/a/x", "/app/a/y"]

@@ -157,6 +157,8 @@ def bulk_window(ctx: Context) -> dict[str, int]:
 
 def depth_below(root: str, path: str) -> int:
     """0 for ``root`` itself, 1 for its children, ..."""
+    if path == root:
+        return 0
     rel = path[len(root):] if root != "/" else path
     return rel.count("/")
 
