@@ -665,6 +665,30 @@ def test_python_m_zkfast(hosts: str, zk: Client) -> None:
     assert json.loads(p.stdout) == ["sub"]
 
 
+def test_closed_stdout_exits_141_in_every_output_mode(hosts: str, zk: Client) -> None:
+    """The reader of stdout quits early (`| head -c 10`) while the output is larger
+    than a pipe holds: plain text, --json and dump all exit 141, quietly. (--json and
+    dump exited 0: Python's buffered write of one big string returns short when the
+    reader quits part-way, and the text layer dropped the rest without an error.)"""
+    zk.create("/big")
+    names = [f"node-with-a-rather-long-name-{i:05d}" for i in range(5000)]
+    for f in [zk.create_async(f"/big/{n}", b"v" * 20) for n in names]:
+        f.result(30)
+    env = subprocess_env(ZKFAST_HOSTS=hosts)
+    for argv in (["ls", "-R", "/"], ["--json", "ls", "/big"], ["--json", "ls", "-R", "/"],
+                 ["--json", "du", "-d", "2", "/"], ["du", "-d", "2", "/"], ["dump", "/"],
+                 ["tree", "/"], ["--json", "tree", "/"]):
+        p = subprocess.Popen(zkfast_cmd(*argv), env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        assert p.stdout is not None and p.stderr is not None
+        assert len(p.stdout.read(10)) == 10
+        p.stdout.close()  # like head: the reader is gone, most of the output unread
+        err = p.stderr.read().decode()
+        p.stderr.close()
+        assert p.wait(60) == 141, (argv, err)
+        assert "Traceback" not in err and "Exception ignored" not in err, (argv, err)
+
+
 # ---------------------------------------------------------------- output helpers
 
 

@@ -44,17 +44,30 @@ class Output:
 
     def emit_json(self, obj: Any) -> None:
         pretty = isatty(self.out)
-        self.out.write(json.dumps(obj, indent=2 if pretty else None, ensure_ascii=False,
-                                  default=str) + "\n")
+        text = json.dumps(obj, indent=2 if pretty else None, ensure_ascii=False,
+                          default=str) + "\n"
+        if getattr(self.out, "buffer", None) is None:
+            self.out.write(text)
+            return
+        self.write_bytes(text.encode(getattr(self.out, "encoding", None) or "utf-8",
+                                     getattr(self.out, "errors", None) or "strict"))
 
     def write_bytes(self, data: bytes) -> None:
+        """Write ``data`` whole, or raise (:class:`BrokenPipeError` when the reader left).
+
+        A large write to a pipe whose reader quits part-way returns short from
+        ``BufferedWriter.write`` without an error, and ``TextIOWrapper.write`` drops the
+        rest: so write in a loop until all is out or the next write fails."""
         self.out.flush()
         buf = getattr(self.out, "buffer", None)
-        if buf is not None:
-            buf.write(data)
-            buf.flush()
-        else:
+        if buf is None:
             self.out.write(data.decode("utf-8", errors="replace"))
+            return
+        view = memoryview(data)
+        while view:
+            n = buf.write(view)
+            view = view[len(view) if n is None else n:]
+        buf.flush()
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]],
               right: Sequence[bool] = ()) -> None:

@@ -54,7 +54,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None,
     output = Output(out, err, args.json, args.quiet)
     ctx = Context(args, output, inp)
     try:
-        return COMMANDS[args.command](ctx)
+        code = COMMANDS[args.command](ctx)
+        # Inside the try: one big write (--json, dump) may fail only here, and a
+        # closed stdout means 141 whichever way the output was written.
+        out.flush()
+        return code
     except BrokenPipeError:
         _silence_stdout(out)
         return EXIT_BROKEN_PIPE
