@@ -160,6 +160,17 @@ def test_crud_and_exit_codes(cli: Callable[..., Result], zk: Client) -> None:
     assert cli("rm", "/a").code == 3
 
 
+def test_max_buffer_size(cli: Callable[..., Result], zk: Client) -> None:
+    value = b"x" * 600_000
+    zk.create("/large", value)
+    r = cli("--max-buffer-size", "100k", "get", "/large")
+    assert r.code == 1
+    line = one_error_line(r.err)
+    assert "--max-buffer-size" in line and "/large" in line, line
+    assert cli("get", "/large", "--max-buffer-size", "1M").raw == value
+    assert cli("get", "/large").raw == value  # the default (1 MiB + 1 KiB) takes it
+
+
 def test_stat_plain_and_json(cli: Callable[..., Result], zk: Client) -> None:
     zk.create("/s", b"12345")
     zk.create("/s/c")
@@ -262,6 +273,47 @@ def test_usage_errors(cli: Callable[..., Result]) -> None:
     assert r.code == 0 and "exit codes:" in r.out and "lock" in r.out
     r = run_cli(["--version"])
     assert r.code == 0 and zkfast.__version__ in r.out
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--timeout", "-1", "ls", "/"], "--timeout"),
+    (["--timeout", "0", "ls", "/"], "--timeout"),
+    (["ls", "/", "--timeout", "nan"], "--timeout"),
+    (["--session-timeout", "0", "ls", "/"], "--session-timeout"),
+    (["--session-timeout", "-3", "ls", "/"], "--session-timeout"),
+    (["--window", "0", "ls", "/"], "--window"),
+    (["--max-buffer-size", "0", "ls", "/"], "--max-buffer-size"),
+    (["watch", "/x", "--timeout", "-1"], "--timeout"),
+    (["watch", "/x", "--count", "0"], "--count"),
+    (["lock", "/x", "--timeout", "-2", "--", "true"], "--timeout"),
+    (["tree", "-L", "-1", "/"], "--level"),
+    (["du", "-d", "-1", "/"], "--depth"),
+])
+def test_bad_numbers_are_usage_errors_naming_the_option(argv: list[str], option: str) -> None:
+    r = run_cli(["--hosts", "127.0.0.1:1", *argv])  # nothing listens: must fail before connecting
+    assert r.code == 2, r.err
+    assert option in r.err.strip().splitlines()[-1], r.err
+    assert "Traceback" not in r.err
+
+
+def test_sasl_without_pure_sasl_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "puresasl", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "puresasl.client", None)
+    r = run_cli(["--hosts", "127.0.0.1:1", "--timeout", "30", "--sasl", "bob:pw", "ls", "/"])
+    assert r.code == 2
+    assert "pure-sasl" in one_error_line(r.err) and "zkfast[sasl]" in r.err
+
+
+def test_tls_files_that_cannot_be_read_are_named(tmp_path: Path) -> None:
+    for flag in ("--cafile", "--certfile"):
+        r = run_cli(["--hosts", "127.0.0.1:1", flag, "/no/such/file.pem", "ls", "/"])
+        assert r.code == 2
+        line = one_error_line(r.err)
+        assert flag in line and "/no/such/file.pem" in line, line
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    r = run_cli(["--hosts", "127.0.0.1:1", "--cafile", str(bad), "ls", "/"])
+    assert r.code == 2 and str(bad) in one_error_line(r.err)
 
 
 def test_command_options_do_not_clobber_global_ones() -> None:
@@ -441,7 +493,8 @@ def test_dump_and_load_directory(cli: Callable[..., Result], zk: Client, tmp_pat
     assert (d / "dir" / "sub" / "x").read_bytes() == b"x" * 1000
     assert not (d / "dir" / "sub" / ".zkdata").exists()  # empty value: no file
 
-    assert cli("dump", "/src", "--out", str(d)).code == 1  # not over a non-empty directory
+    r = cli("dump", "/src", "--out", str(d))
+    assert r.code == 2 and str(d) in one_error_line(r.err)  # not over a non-empty directory
     assert cli("load", str(d), "/back").code == 0
     assert _tree(zk, "/back") == _tree(zk, "/src")
 
@@ -495,6 +548,57 @@ def test_rm_recursive_of_the_root_keeps_the_root(cli: Callable[..., Result], zk:
     zk.ensure_path("/c")
     assert cli("rm", "-r", "/").code == 0
     assert zk.get_children("/") == [] and zk.exists("/") is not None
+
+
+class TerminalInput(io.TextIOWrapper):
+    """stdin that says it is a terminal, with the given answer typed in."""
+
+    def __init__(self, typed: str) -> None:
+        super().__init__(io.BytesIO(typed.encode()), encoding="utf-8")
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_rm_json_and_summary(cli: Callable[..., Result], zk: Client) -> None:
+    zk.ensure_path("/one")
+    r = cli("--json", "rm", "/one")
+    assert r.code == 0 and r.json() == {"path": "/one", "deleted": 1}
+    zk.ensure_path("/tree/a/b")
+    r = cli("rm", "-r", "/tree")
+    assert (r.code, r.out) == (0, "deleted 3 nodes: /tree\n")
+    zk.ensure_path("/tree/a")
+    assert cli("--json", "rm", "-r", "/tree").json() == {"path": "/tree", "deleted": 2}
+
+
+def test_rm_r_of_a_root_or_a_big_tree_asks_on_a_terminal(hosts: str, zk: Client) -> None:
+    from zkfast.cli.commands.nodes import CONFIRM_ABOVE
+    zk.ensure_path("/a/b")
+    for i in range(CONFIRM_ABOVE):
+        zk.create_async(f"/a/n{i}")
+    zk.sync("/a")
+
+    def rm(*argv: str, typed: str = "") -> Result:
+        raw = io.BytesIO()
+        out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+        err = io.StringIO()
+        code = main(["--hosts", hosts, "rm", *argv], stdout=out, stderr=err,
+                    stdin=TerminalInput(typed))
+        return Result(code, raw.getvalue().decode(), raw.getvalue(), err.getvalue())
+
+    for root, count in (("/", CONFIRM_ABOVE + 2), ("/a", CONFIRM_ABOVE + 2)):
+        r = rm("-r", root, typed="n\n")
+        assert r.code == 1 and "not deleted" in r.err.splitlines()[-1]
+        assert f"{count} nodes" in r.err and "[y/N]" in r.err
+        assert zk.count_children("/a") == CONFIRM_ABOVE + 1  # nothing went
+    r = rm("-r", "/a/b")  # small, not a root: no question
+    assert r.code == 0 and "[y/N]" not in r.err
+    r = rm("-r", "/a", typed="yes\n")
+    assert r.code == 0 and r.out == f"deleted {CONFIRM_ABOVE + 1} nodes: /a\n"
+    zk.ensure_path("/c/d")
+    r = rm("-r", "--yes", "/")
+    assert r.code == 0 and "[y/N]" not in r.err and r.out == "deleted 2 nodes: /\n"
+    assert zk.get_children("/") == []
 
 
 # ---------------------------------------------------------------- watch
@@ -628,7 +732,7 @@ def test_tls_flags(zk_tls_server: ZooKeeperServer, zk_chroot: str) -> None:
             r = run_cli(["--hosts", secure, "--tls", "--timeout", "2", "ls", "/"])  # untrusted CA
             assert r.code == 6 and "could not connect" in one_error_line(r.err)
             r = run_cli(["--hosts", secure, "--cafile", "/no/such/ca.pem", "ls", "/"])
-            assert r.code == 2 and "TLS setup failed" in r.err
+            assert r.code == 2 and "--cafile /no/such/ca.pem" in one_error_line(r.err)
         finally:
             admin.delete(zk_chroot, recursive=True)
 

@@ -4,6 +4,7 @@ lazily from the global options, and the helpers of the bulk commands."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import ssl
 import threading
 from collections import deque
@@ -81,17 +82,32 @@ class Context:
 
 
 def ssl_context_from_args(args: argparse.Namespace) -> ssl.SSLContext | None:
-    """The TLS context the flags ask for, or None for plain TCP."""
+    """The TLS context the flags ask for, or None for plain TCP. A file that cannot be
+    read or used is a usage error naming the option and the file."""
     if not (args.tls or args.cafile or args.certfile or args.keyfile or args.no_verify):
         return None
+    if args.keyfile and not args.certfile:
+        raise CLIError("--keyfile needs --certfile", EXIT_USAGE)
+    for flag, path in (("--cafile", args.cafile), ("--certfile", args.certfile),
+                       ("--keyfile", args.keyfile)):
+        if path:
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as e:
+                raise CLIError(f"{flag} {path}: {e.strerror or e}", EXIT_USAGE) from None
     try:
         ctx = ssl.create_default_context(cafile=args.cafile)
-        if args.certfile:
-            ctx.load_cert_chain(args.certfile, args.keyfile)
-        elif args.keyfile:
-            raise CLIError("--keyfile needs --certfile", EXIT_USAGE)
     except (OSError, ssl.SSLError) as e:
-        raise CLIError(f"TLS setup failed: {e}", EXIT_USAGE) from None
+        raise CLIError(f"--cafile {args.cafile}: not usable as CA certificates: {e}",
+                       EXIT_USAGE) from None
+    if args.certfile:
+        try:
+            ctx.load_cert_chain(args.certfile, args.keyfile)
+        except (OSError, ssl.SSLError) as e:
+            files = args.certfile + (f" / --keyfile {args.keyfile}" if args.keyfile else "")
+            raise CLIError(f"--certfile {files}: not a usable certificate and key: {e}",
+                           EXIT_USAGE) from None
     if args.no_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -125,12 +141,20 @@ def connect(args: argparse.Namespace, on_state: Callable[[State], Any] | None = 
         user, sep, password = args.sasl.partition(":")
         if not sep or not user:
             raise CLIError("invalid --sasl: expected USER:PASSWORD", EXIT_USAGE)
+        try:
+            importlib.import_module("puresasl.client")
+        except ImportError:
+            raise CLIError("--sasl needs pure-sasl: pip install 'zkfast[sasl]'",
+                           EXIT_USAGE) from None
         sasl = {"mechanism": "DIGEST-MD5", "username": user, "password": password}
+    limits: dict[str, Any] = {}
+    if args.max_buffer_size is not None:
+        limits["max_buffer_size"] = args.max_buffer_size
     try:
         client = Client(args.hosts, session_timeout=args.session_timeout,
                         auth_data=_auth_pairs(args.auth or []),
                         ssl_context=ssl_context_from_args(args), read_only=args.read_only,
-                        sasl_options=sasl)
+                        sasl_options=sasl, **limits)
     except ValueError as e:  # a bad connect string
         raise CLIError(f"invalid --hosts {args.hosts!r}: {e}", EXIT_USAGE) from None
     if on_state is not None:

@@ -20,6 +20,7 @@ from ..errors import (
     NotEmptyError,
     OperationTimeoutError,
     RequestTimeoutError,
+    ResponseTooLargeError,
     SessionClosedRequireSaslAuthError,
     SessionExpiredError,
     SessionMovedError,
@@ -97,6 +98,11 @@ def exit_code_for(exc: BaseException) -> int:
 
 def describe(e: BaseException) -> str:
     """The one-line message for a failure (the exception's own text where it has one)."""
+    if isinstance(e, ResponseTooLargeError):
+        where = f" ({e.path})" if e.path else ""
+        mib = max(1, -(-e.size // (1 << 20)))  # whole MiB, rounded up
+        return (f"a reply of {e.size} bytes{where} is larger than the limit of {e.limit} "
+                f"bytes: raise it with --max-buffer-size (e.g. --max-buffer-size {mib + 1}M)")
     if isinstance(e, (ZooKeeperError, CLIError, flw.FLWError)):
         return str(e)
     if isinstance(e, OSError) and e.strerror:

@@ -4,10 +4,51 @@ command name), the commands and their options, and ``lock``'s ``-- COMMAND``."""
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
+from .commands.nodes import CONFIRM_ABOVE
 from .context import DEFAULT_HOSTS, DEFAULT_WINDOW
-from .exitcodes import EXIT_CODES, EXIT_USAGE, CLIError
+from .exitcodes import EXIT_CODES
+
+
+def _number(kind: type, minimum: float, *, inclusive: bool, unit: str = "") -> Any:
+    """An argparse ``type`` for a number with a lower bound; a bad one is a usage error
+    that names the option (argparse adds "argument --timeout: ...")."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            bound = f"at least {minimum:g}" if inclusive else f"more than {minimum:g}"
+            raise argparse.ArgumentTypeError(f"must be {bound}{unit}, not {text}")
+        return value
+    return parse
+
+
+_SIZE_SUFFIXES = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def _byte_size(text: str) -> int:
+    """``"4194304"``, ``"4M"``, ``"512k"`` -> bytes (binary units); more than 0."""
+    t = text.strip().lower().removesuffix("b").removesuffix("i")  # 4M, 4MB and 4MiB alike
+    scale = _SIZE_SUFFIXES.get(t[-1:], 1)
+    digits = t[:-1] if scale != 1 else t
+    try:
+        value = int(digits) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size in bytes: {text!r} "
+                                         "(e.g. 4194304 or 4M)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 bytes, not {text}")
+    return value
+
+
+POSITIVE_SECONDS = _number(float, 0, inclusive=False, unit=" seconds")
+SECONDS = _number(float, 0, inclusive=True, unit=" seconds")
+POSITIVE_INT = _number(int, 1, inclusive=True)
+COUNT = _number(int, 0, inclusive=True)
 
 # (flags, keyword arguments) of the global options; they may appear before or
 # after the command name (unless the command has an option of the same name).
@@ -25,12 +66,15 @@ _GLOBALS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                             "help": "TLS without verifying the server certificate (insecure)"}),
     (("--read-only",), {"action": "store_true",
                             "help": "accept a read-only server (a partition without quorum)"}),
-    (("--timeout",), {"type": float, "metavar": "SECONDS",
+    (("--timeout",), {"type": POSITIVE_SECONDS, "metavar": "SECONDS",
                           "help": "connect timeout; bulk commands also wait at most this "
                                   "long for each reply (default 10)"}),
-    (("--session-timeout",), {"type": float, "metavar": "SECONDS",
+    (("--session-timeout",), {"type": POSITIVE_SECONDS, "metavar": "SECONDS",
                                   "help": "session timeout (default 10)"}),
-    (("--window",), {"type": int, "metavar": "N",
+    (("--max-buffer-size",), {"type": _byte_size, "metavar": "BYTES",
+                                  "help": "largest reply accepted, e.g. 8M (default: 1 MiB "
+                                          "+ 1 KiB, as the server's jute.maxbuffer)"}),
+    (("--window",), {"type": POSITIVE_INT, "metavar": "N",
                          "help": "bulk commands: operations in flight at once "
                                  f"(default {DEFAULT_WINDOW})"}),
     (("--json",), {"action": "store_true", "help": "print JSON for scripts"}),
@@ -41,7 +85,7 @@ _GLOBALS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
 _GLOBAL_DEFAULTS: dict[str, Any] = {
     "hosts": None, "auth": None, "sasl": None, "tls": False, "cafile": None, "certfile": None,
     "keyfile": None, "no_verify": False, "read_only": False, "timeout": 10.0,
-    "session_timeout": 10.0, "window": DEFAULT_WINDOW, "json": False, "quiet": False,
+    "session_timeout": 10.0, "max_buffer_size": None, "window": DEFAULT_WINDOW, "json": False, "quiet": False,
     "verbose": 0,
 }
 _GLOBAL_VALUE_OPTS = {flags[0] for flags, kw in _GLOBALS
@@ -114,17 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add("rm", "delete a node")
     s.add_argument("-r", "--recursive", action="store_true", help="with its whole subtree")
+    s.add_argument("-y", "--yes", action="store_true",
+                   help=f"-r on a terminal: do not ask before deleting a whole tree or more "
+                        f"than {CONFIRM_ABOVE} nodes")
     s.add_argument("--version", type=int, default=-1, help="only if the node is at this version")
     s.add_argument("path", metavar="PATH")
 
     s = add("tree", "draw a subtree like the tree command")
-    s.add_argument("-L", "--level", type=int, metavar="N", help="descend at most N levels")
+    s.add_argument("-L", "--level", type=COUNT, metavar="N", help="descend at most N levels")
     s.add_argument("path", metavar="PATH", nargs="?", default="/")
 
     s = add("watch", "stream change events under a node (persistent watch)")
     s.add_argument("-r", "--recursive", action="store_true", help="every node below too")
-    s.add_argument("--count", type=int, metavar="N", help="stop after N events")
-    s.add_argument("--timeout", type=float, metavar="SECONDS", dest="watch_timeout",
+    s.add_argument("--count", type=POSITIVE_INT, metavar="N", help="stop after N events")
+    s.add_argument("--timeout", type=SECONDS, metavar="SECONDS", dest="watch_timeout",
                    help="stop after SECONDS (exit 6 if --count events did not come)")
     s.add_argument("path", metavar="PATH")
 
@@ -152,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", metavar="PATH")
 
     s = add("du", "node counts and data bytes per subtree, largest first")
-    s.add_argument("-d", "--depth", type=int, default=1, metavar="N",
+    s.add_argument("-d", "--depth", type=COUNT, default=1, metavar="N",
                    help="report subtrees down to depth N (default 1)")
     s.add_argument("--by", choices=("bytes", "nodes"), default="bytes", help="sort key")
     s.add_argument("-H", "--human", action="store_true", help="sizes as 1.2K, 3.4M")
@@ -161,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("health", "ruok/srvr/mntr of every server in --hosts, as a table")
 
     s = add("lock", "hold a lock while running a command; exit with its exit code")
-    s.add_argument("--timeout", type=float, metavar="SECONDS", dest="lock_timeout",
+    s.add_argument("--timeout", type=SECONDS, metavar="SECONDS", dest="lock_timeout",
                    help="give up (exit 6) if the lock is not acquired in time")
     s.add_argument("--identifier", metavar="TEXT", help="stored in the lock node")
     s.add_argument("path", metavar="PATH")
@@ -217,6 +264,4 @@ def parse(argv: list[str]) -> argparse.Namespace:
                 setattr(args, dest, v)
     if tail is not None:
         args.command_argv = list(args.command_argv or []) + tail
-    if args.window is not None and args.window < 1:
-        raise CLIError("--window must be at least 1", EXIT_USAGE)
     return args

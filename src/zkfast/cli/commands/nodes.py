@@ -4,11 +4,11 @@ and ``digest`` (which needs no server)."""
 from __future__ import annotations
 
 from ...acl import make_digest_id
-from ...errors import NoNodeError
+from ...errors import NoNodeError, ZooKeeperError
 from ...recipe import bulk
 from ..acl import acl_json, format_acl, parse_acl_spec
 from ..context import Context, bulk_window
-from ..exitcodes import EXIT_OK, EXIT_USAGE, CLIError
+from ..exitcodes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CLIError
 from ..output import Busy, isatty
 from ..values import encode_value, ms_to_iso, stat_json
 
@@ -78,22 +78,52 @@ def cmd_create(ctx: Context) -> int:
     return EXIT_OK
 
 
+CONFIRM_ABOVE = 100
+"""``rm -r`` on a terminal asks before deleting more nodes than this (or a whole tree)."""
+
+
 def cmd_rm(ctx: Context) -> int:
     a = ctx.args
     zk = ctx.zk
+    out = ctx.output
     if not a.recursive:
         zk.delete(a.path, version=a.version)
+        if out.json:
+            out.emit_json({"path": a.path, "deleted": 1})
         return EXIT_OK
     if a.version != -1:
         raise CLIError("--version cannot be used with -r", EXIT_USAGE)
     if zk.exists(a.path) is None:
         raise NoNodeError(path=a.path)
-    with Busy(ctx.output, f"deleting {a.path}"):
+    if not a.yes and isatty(ctx.stdin):
+        _confirm_rm(ctx, a.path)
+    with Busy(out, f"deleting {a.path}"):
         count = bulk.delete_tree(zk, a.path, **bulk_window(ctx))
-    if ctx.output.json:
-        ctx.output.emit_json({"path": a.path, "deleted": count})
+    if out.json:
+        out.emit_json({"path": a.path, "deleted": count})
+    else:
+        out.line(f"deleted {count} node{'s' if count != 1 else ''}: {a.path}")
     return EXIT_OK
 
+
+def _confirm_rm(ctx: Context, path: str) -> None:
+    """Ask on the terminal before deleting a whole tree or many nodes."""
+    try:
+        below = int(ctx.zk.count_children(path))
+    except NoNodeError:
+        raise
+    except ZooKeeperError:  # a server before 3.6 cannot count: ask for a whole tree only
+        below = -1
+    total = below if path == "/" else below + 1  # the root itself stays
+    if path != "/" and total <= CONFIRM_ABOVE:
+        return
+    what = (f"every node under {path}" if path == "/" else f"{path} and everything below it")
+    size = f" ({total} nodes)" if below >= 0 else ""
+    ctx.output.err.write(f"zkfast: delete {what}{size}? [y/N] ")
+    ctx.output.err.flush()
+    answer = ctx.stdin.readline().strip().lower()
+    if answer not in ("y", "yes"):
+        raise CLIError(f"not deleted: {path} (answer y, or pass --yes)", EXIT_FAILURE)
 
 
 def cmd_acl(ctx: Context) -> int:

@@ -20,7 +20,7 @@ from ..dumpformat import (
     read_json_dump,
     write_dir,
 )
-from ..exitcodes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CLIError
+from ..exitcodes import EXIT_OK, EXIT_USAGE, CLIError
 from ..output import Progress
 from ..values import encode_value
 
@@ -32,7 +32,7 @@ def cmd_dump(ctx: Context) -> int:
     root = a.path
     target = dump_target(a.out)
     if target == "dir" and os.path.isdir(a.out) and os.listdir(a.out):
-        raise CLIError(f"{a.out} exists and is not empty", EXIT_FAILURE)
+        raise CLIError(f"--out {a.out}: the directory exists and is not empty", EXIT_USAGE)
     tree = read_tree(ctx, root, f"reading {root}", system=False)
     # ephemerals belong to a session: restoring them as persistent nodes makes no sense
     kept = {p: d for p, d in tree.items() if p == root or not d.stat.ephemeral_owner}
