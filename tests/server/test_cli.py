@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,9 +26,7 @@ import zkfast
 from zkfast import Client, Id, Perm, digest_acl
 from zkfast.cli import (
     EXIT_CODES,
-    Busy,
     CLIError,
-    Output,
     Progress,
     format_acl,
     main,
@@ -543,6 +542,20 @@ def test_bulk_pipelined_dump_du_rm(cli: Callable[..., Result], zk: Client, tmp_p
     assert time.monotonic() - t0 < 30
 
 
+def test_bulk_progress_callbacks_add_up(zk: Client) -> None:
+    """The progress= hooks the command line counts with (zkfast.recipe.bulk)."""
+    from zkfast.recipe import bulk
+    zk.create("/pg")
+    for f in [zk.create_async(f"/pg/n{i}") for i in range(50)]:
+        f.result(10)
+    read: list[int] = []
+    tree = bulk.get_tree(zk, "/pg", ops_per_request=8, max_requests=2, progress=read.append)
+    assert sum(read) == len(tree) == 51 and len(read) > 1
+    deleted: list[int] = []
+    assert bulk.delete_tree(zk, "/pg", ops_per_request=8, max_requests=2,
+                            progress=deleted.append) == sum(deleted) == 51
+
+
 def test_rm_recursive_of_the_root_keeps_the_root(cli: Callable[..., Result], zk: Client) -> None:
     zk.ensure_path("/a/b")
     zk.ensure_path("/c")
@@ -801,26 +814,34 @@ class FakeTTY(io.StringIO):
         return True
 
 
-def test_progress_bar_plain_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
-    err = FakeTTY()
-    output = Output(io.StringIO(), err, json_mode=False, quiet=False)
+@pytest.mark.parametrize("with_rich", [True, False], ids=["rich", "plain"])
+def test_bulk_commands_show_counts(cli: Callable[..., Result], zk: Client, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch, with_rich: bool) -> None:
+    """du, dump, rm -r, ls -R, tree and load all count nodes (done/total, rate) on a
+    terminal, with rich (the `cli` extra) or without it."""
+    import rich  # noqa: F401 - the `test` extra brings it
+    from zkfast.cli.output import load_rich
+    if not with_rich:
+        for name in [m for m in sys.modules if m == "rich" or m.startswith("rich.")] + ["rich"]:
+            monkeypatch.setitem(sys.modules, name, None)
+    assert (load_rich() is not None) == with_rich
     monkeypatch.setattr(Progress, "DELAY", 0.0)
-    with Progress(output, "dumping /x", total=10, enabled=True) as p:
-        if p._bar is None and p._rich is None:  # neither tqdm nor rich installed
-            for _ in range(10):
-                p.update()
-                time.sleep(0.011)
-    text = err.getvalue()
-    assert "dumping /x" in text
-    if "nodes (" in text:
-        assert text.endswith("\r\x1b[K")  # the line is cleared at the end
-    err = FakeTTY()
-    with Busy(Output(io.StringIO(), err, False, False), "deleting /x"):
-        time.sleep(0.3)
-    assert "deleting /x" in err.getvalue() and err.getvalue().endswith("\r\x1b[K")
-    quiet = Output(io.StringIO(), FakeTTY(), json_mode=False, quiet=True)
-    assert not Progress(quiet, "x").enabled
-    assert not Progress(Output(io.StringIO(), io.StringIO(), False, False), "x").enabled
+    monkeypatch.setattr(Progress, "REDRAW", 0.0)
+    zk.create("/p")
+    for f in [zk.create_async(f"/p/n{i}") for i in range(300)]:
+        f.result(10)
+    dump = tmp_path / "p.json"
+    for argv, desc in ((["du", "/p"], "reading /p"), (["dump", "/p", "-o", str(dump)], "reading /p"),
+                       (["ls", "-R", "/p"], "listing /p"), (["tree", "/p"], "listing /p"),
+                       (["load", str(dump), "/q"], "loading into /q"),
+                       (["rm", "-r", "--yes", "/p"], "deleting /p")):
+        err = FakeTTY()
+        r = cli("--window", "64", *argv, stderr=err)
+        assert r.code == 0, (argv, r.err)
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err.getvalue())
+        assert desc in text, (argv, text)
+        assert "301/301 nodes" in text.replace(",", ""), (argv, text)
+        assert "nodes/s" in text, (argv, text)
 
 
 def test_exit_codes_are_documented() -> None:

@@ -14,9 +14,9 @@ document with ``--json`` for scripts, and ends with an exit code scripts can
 trust (see :data:`EXIT_CODES`). Errors are one line on stderr; ``-v`` adds
 logging and tracebacks.
 
-Tables and progress bars use ``rich`` or ``tqdm`` when one of them is
-installed and the output is a terminal; otherwise plain text. zkfast itself
-depends on neither.
+Tables and progress (nodes done, of how many, and the rate) use ``rich`` when it
+is installed (``pip install 'zkfast[cli]'``) and the output is a terminal;
+otherwise plain text. zkfast itself does not depend on it.
 
 Bulk commands (``ls -R``, ``tree``, ``du``, ``dump``, ``rm -r``) use
 :mod:`zkfast.recipe.bulk`: hundreds of operations per ``multi_read``/``multi``
@@ -35,10 +35,10 @@ from __future__ import annotations
 
 from .acl import format_acl, parse_acl_spec
 from .exitcodes import EXIT_CODES, CLIError, exit_code_for
-from .output import Busy, Output, Progress
+from .output import Output, Progress
 from .parser import build_parser
 from .parser import parse as _parse  # noqa: F401 - the tests parse without running
 from .run import main
 
 __all__ = ["EXIT_CODES", "CLIError", "build_parser", "format_acl", "main", "parse_acl_spec",
-           "Busy", "Output", "Progress", "exit_code_for"]
+           "Output", "Progress", "exit_code_for"]

@@ -16,7 +16,7 @@ from ..errors import AuthFailedError, NoNodeError, WaitTimeoutError, ZooKeeperEr
 from ..events import State
 from ..recipe import bulk
 from .exitcodes import EXIT_AUTH, EXIT_USAGE, CLIError
-from .output import Busy, Output
+from .output import Output, Progress
 
 DEFAULT_HOSTS = "127.0.0.1:2181"
 DEFAULT_WINDOW = bulk.OPS_PER_REQUEST * bulk.MAX_REQUESTS  # 256 ops x 16 requests
@@ -218,14 +218,26 @@ def pipeline(ctx: Context, items: Iterator[Any], submit: Callable[[Any], Future]
         finish()
 
 
+def subtree_size(zk: Client, path: str) -> int | None:
+    """How many nodes the subtree at ``path`` holds, itself included (one request;
+    None when the server cannot count: ZooKeeper before 3.6)."""
+    try:
+        return int(zk.count_children(path)) + 1
+    except NoNodeError:
+        raise
+    except ZooKeeperError:
+        return None
+
+
 def read_tree(ctx: Context, root: str, desc: str, *, system: bool = True) -> dict[str, Any]:
     """``{path: NodeData(data, stat)}`` of the subtree (``zkfast.recipe.bulk.get_tree``);
     without ``system`` the server's ``/zookeeper`` nodes are left out."""
     zk = ctx.zk
     if zk.exists(root) is None:
         raise NoNodeError(path=root)
-    with Busy(ctx.output, desc):
-        tree: dict[str, Any] = bulk.get_tree(zk, root, **bulk_window(ctx))
+    with Progress(ctx.output, desc, total=subtree_size(zk, root)) as progress:
+        tree: dict[str, Any] = bulk.get_tree(zk, root, progress=progress.update,
+                                             **bulk_window(ctx))
     if not system:
         tree = {p: d for p, d in tree.items() if not is_system(zk, p)}
     return tree

@@ -1,15 +1,20 @@
-"""Terminal output: text and JSON on stdout, notes and errors on stderr, tables,
-and progress indicators for long commands."""
+"""Terminal output: text and JSON on stdout, notes and errors on stderr, tables, and
+progress for long commands.
+
+Tables and progress use `rich <https://rich.readthedocs.io>`_ when it is installed
+(``pip install 'zkfast[cli]'``) and the stream is a terminal; without it they are plain
+text. zkfast itself needs neither.
+"""
 
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
 import threading
 import time
 from collections.abc import Sequence
-from typing import IO, Any
+from types import SimpleNamespace
+from typing import IO, Any, Optional
 
 
 def isatty(stream: Any) -> bool:
@@ -18,6 +23,15 @@ def isatty(stream: Any) -> bool:
     except (AttributeError, ValueError):
         return False
 
+
+def load_rich() -> Optional[SimpleNamespace]:
+    """rich's ``console``, ``progress`` and ``table`` modules, or None when rich is not
+    installed (zkfast does not depend on it; the ``cli`` extra brings it)."""
+    try:
+        return SimpleNamespace(**{name: importlib.import_module(f"rich.{name}")
+                                  for name in ("console", "progress", "table")})
+    except ImportError:
+        return None
 
 
 class Output:
@@ -71,22 +85,18 @@ class Output:
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]],
               right: Sequence[bool] = ()) -> None:
-        """Columns; numbers right-aligned. Uses rich on a terminal if installed."""
+        """Columns; numbers right-aligned. A rich table on a terminal when rich is installed
+        (the ``cli`` extra), else plain aligned text."""
         cells = [["" if c is None else str(c) for c in row] for row in rows]
-        if isatty(self.out):
-            try:
-                rich_console = importlib.import_module("rich.console")
-                rich_table = importlib.import_module("rich.table")
-            except ImportError:
-                pass
-            else:
-                table = rich_table.Table(show_edge=False, box=None, pad_edge=False)
-                for i, h in enumerate(headers):
-                    table.add_column(h, justify="right" if i < len(right) and right[i] else "left")
-                for row in cells:
-                    table.add_row(*row)
-                rich_console.Console(file=self.out).print(table)
-                return
+        rich = load_rich() if isatty(self.out) else None
+        if rich is not None:
+            table = rich.table.Table(show_edge=False, box=None, pad_edge=False)
+            for i, h in enumerate(headers):
+                table.add_column(h, justify="right" if i < len(right) and right[i] else "left")
+            for row in cells:
+                table.add_row(*row)
+            rich.console.Console(file=self.out).print(table)
+            return
         widths = [len(h) for h in headers]
         for row in cells:
             for i, c in enumerate(row):
@@ -108,12 +118,23 @@ class Output:
             self.line(fmt(row))
 
 
+def _rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:,.0f} nodes/s" if seconds > 0 else ""
+
+
 class Progress:
-    """A progress bar on stderr for long work: tqdm or rich if installed, else a
-    plain one-line counter. Shown only on a terminal, only after half a second,
-    never with ``-q``/``--json`` piped output."""
+    """Progress of a long command on stderr, in nodes: done, of how many (when known),
+    and the rate. A rich progress bar when rich is installed, else one plain line
+    redrawn in place. Shown only on a terminal, only after half a second, never with
+    ``-q``; the line is gone when the work ends.
+
+    >>> with Progress(output, "deleting /app", total=20100) as progress:  # doctest: +SKIP
+    ...     bulk.delete_tree(zk, "/app", progress=progress.update)
+    """
 
     DELAY = 0.5
+    """Seconds before anything is drawn (quick commands show nothing)."""
+    REDRAW = 0.1
 
     def __init__(self, output: Output, desc: str, total: int | None = None,
                  enabled: bool | None = None) -> None:
@@ -125,120 +146,72 @@ class Progress:
         self._start = time.monotonic()
         self._last_draw = 0.0
         self._drawn = False
-        self._bar: Any = None
-        self._rich: Any = None
-        if not self.enabled:
-            return
-        try:
-            tqdm = importlib.import_module("tqdm")
-        except ImportError:
-            pass
-        else:
-            self._bar = tqdm.tqdm(total=total, desc=desc, unit="node", file=output.err,
-                             leave=False, mininterval=0.1, delay=self.DELAY)
-            return
-        try:
-            rich_console = importlib.import_module("rich.console")
-            rich_progress = importlib.import_module("rich.progress")
-        except ImportError:
-            pass
-        else:
-            self._rich = rich_progress.Progress(console=rich_console.Console(file=output.err),
-                                                transient=True)
-            self._rich.start()
-            self._task = self._rich.add_task(desc, total=total)
+        self._lock = threading.Lock()  # updates may come from the client's threads
+        self._rich = load_rich() if self.enabled else None
+        self._bar: Any = None  # the rich Progress, once shown
+        self._task: Any = None
 
-    def set_total(self, total: int) -> None:
-        self.total = total
-        if self._bar is not None:
-            self._bar.total = total
-            self._bar.refresh()
-        elif self._rich is not None:
-            self._rich.update(self._task, total=total)
+    def set_total(self, total: int | None) -> None:
+        with self._lock:
+            self.total = total
+            if self._bar is not None:
+                self._bar.update(self._task, total=total)
 
     def update(self, n: int = 1) -> None:
-        self.n += n
-        if not self.enabled:
-            return
-        if self._bar is not None:
-            self._bar.update(n)
-            return
-        if self._rich is not None:
-            self._rich.update(self._task, advance=n)
-            return
-        now = time.monotonic()
-        if now - self._start < self.DELAY or now - self._last_draw < 0.1:
-            return
-        self._last_draw = now
+        """``n`` more nodes done."""
+        with self._lock:
+            self.n += n
+            if not self.enabled:
+                return
+            now = time.monotonic()
+            if now - self._start < self.DELAY:
+                return
+            if self._rich is not None:
+                self._update_rich()
+            elif now - self._last_draw >= self.REDRAW:
+                self._last_draw = now
+                self._draw_plain(now)
+
+    def _update_rich(self) -> None:
+        rich = self._rich
+        assert rich is not None
+        if self._bar is None:
+            p = rich.progress
+            self._bar = p.Progress(
+                p.TextColumn("{task.description}"), p.BarColumn(),
+                p.TextColumn("{task.completed:,.0f}/{task.total:,.0f} nodes"
+                             if self.total else "{task.completed:,.0f} nodes"),
+                p.TextColumn("{task.fields[rate]}"), p.TimeElapsedColumn(),
+                console=rich.console.Console(file=self.output.err),
+                transient=True, refresh_per_second=10)
+            self._task = self._bar.add_task(self.desc, total=self.total, rate="")
+            self._bar.start()
+        self._bar.update(self._task, completed=self.n,
+                         rate=_rate(self.n, time.monotonic() - self._start))
+
+    def _draw_plain(self, now: float) -> None:
+        rate = _rate(self.n, now - self._start)
         if self.total:
             pct = min(100.0, 100.0 * self.n / self.total)
-            text = f"\r{self.desc}: {self.n}/{self.total} nodes ({pct:.0f}%)"
+            text = f"{self.desc}: {self.n:,}/{self.total:,} nodes ({pct:.0f}%), {rate}"
         else:
-            text = f"\r{self.desc}: {self.n} nodes"
-        self.output.err.write(text)
+            text = f"{self.desc}: {self.n:,} nodes, {rate}"
+        self.output.err.write(f"\r{text}\x1b[K")
         self.output.err.flush()
         self._drawn = True
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-        elif self._rich is not None:
-            self._rich.stop()
-            self._rich = None
-        elif self._drawn:
-            self.output.err.write("\r\x1b[K")
-            self.output.err.flush()
-            self._drawn = False
+        with self._lock:
+            if self._bar is not None:
+                self._bar.stop()
+                self._bar = None
+            elif self._drawn:
+                self.output.err.write("\r\x1b[K")
+                self.output.err.flush()
+                self._drawn = False
 
     def __enter__(self) -> Progress:  # noqa: PYI034 - typing.Self needs 3.11
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_SPINNER = "|/-\\"
-
-
-class Busy:
-    """An elapsed-time indicator on stderr around one long call that cannot report
-    progress (the bulk reads and deletes of ``zkfast.recipe.bulk``). Like
-    :class:`Progress`: only on a terminal, only after half a second, not with ``-q``."""
-
-    def __init__(self, output: Output, desc: str, enabled: bool | None = None) -> None:
-        self.output = output
-        self.desc = desc
-        self.enabled = (not output.quiet and isatty(output.err)) if enabled is None else enabled
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._drawn = False
-        self._start = 0.0
-
-    def __enter__(self) -> Busy:  # noqa: PYI034 - typing.Self needs 3.11
-        if self.enabled:
-            self._start = time.monotonic()
-            self._thread = threading.Thread(target=self._run, name="zkfast-cli-busy", daemon=True)
-            self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        if self._stop.wait(Progress.DELAY):
-            return
-        err = self.output.err
-        for i in itertools.count():
-            spin = _SPINNER[i % len(_SPINNER)]
-            err.write(f"\r{self.desc} {spin} {time.monotonic() - self._start:.0f}s")
-            err.flush()
-            self._drawn = True
-            if self._stop.wait(0.2):
-                return
-
-    def __exit__(self, *exc: object) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
-            if self._drawn:
-                self.output.err.write("\r\x1b[K")
-                self.output.err.flush()

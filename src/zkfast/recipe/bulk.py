@@ -22,7 +22,19 @@ the tree. The ``*_async`` twins take a :class:`~zkfast.AsyncClient`.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, AsyncIterator, Deque, Dict, Generator, Iterator, List, Tuple, cast
+from typing import (
+    Any,
+    AsyncIterator,
+    Callable,
+    Deque,
+    Dict,
+    Generator,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    cast,
+)
 
 from ..errors import (
     ConnectionLossError,
@@ -117,7 +129,8 @@ async def walk_async(client: Any, path: str = "/", *, ops_per_request: int = OPS
             yield item
 
 
-def _get_tree_gen(client: Any, path: str, per: int, max_requests: int
+def _get_tree_gen(client: Any, path: str, per: int, max_requests: int,
+                  progress: Optional[Callable[[int], Any]] = None
                   ) -> Generator[Any, Any, Dict[str, NodeData]]:
     validate_path(path)
     engine = client._engine
@@ -136,6 +149,7 @@ def _get_tree_gen(client: Any, path: str, per: int, max_requests: int
             reqs.append(engine.op_multi_read([GetData(p) for p in chunk]))
             kinds.append(("G", chunk))
         results = yield Batch(reqs)
+        before = len(tree)
         for (kind, chunk), res in zip(kinds, results):
             if isinstance(res, ConnectionLossError):
                 (to_get if kind == "G" else to_list).extend(chunk)
@@ -158,29 +172,36 @@ def _get_tree_gen(client: Any, path: str, per: int, max_requests: int
                         to_list.append(p)
                 else:
                     to_get.extend(join(p, n) for n in r)
+        if progress is not None and len(tree) > before:
+            progress(len(tree) - before)
     return tree
 
 
 def get_tree(client: Any, path: str = "/", *, ops_per_request: int = OPS_PER_REQUEST,
-             max_requests: int = MAX_REQUESTS) -> Dict[str, NodeData]:
+             max_requests: int = MAX_REQUESTS,
+             progress: Optional[Callable[[int], Any]] = None) -> Dict[str, NodeData]:
     """``{path: NodeData(data, stat)}`` for the subtree at ``path`` ({} if missing).
 
-    Not a snapshot: nodes are read at slightly different times.
+    Not a snapshot: nodes are read at slightly different times. ``progress(n)`` is
+    called after each window of requests with the number of nodes it read.
 
     >>> get_tree(zk, "/app")["/app/config"].data   # doctest: +SKIP
     b'...'
     """
-    return cast(Dict[str, NodeData], client._run(_get_tree_gen(client, path, ops_per_request, max_requests)))
+    return cast(Dict[str, NodeData],
+                client._run(_get_tree_gen(client, path, ops_per_request, max_requests, progress)))
 
 
 async def get_tree_async(client: Any, path: str = "/", *, ops_per_request: int = OPS_PER_REQUEST,
-                         max_requests: int = MAX_REQUESTS) -> Dict[str, NodeData]:
+                         max_requests: int = MAX_REQUESTS,
+                         progress: Optional[Callable[[int], Any]] = None) -> Dict[str, NodeData]:
     """:func:`get_tree` for :class:`~zkfast.AsyncClient`."""
-    return cast(Dict[str, NodeData],
-                await client._run(_get_tree_gen(client, path, ops_per_request, max_requests)))
+    return cast(Dict[str, NodeData], await client._run(
+        _get_tree_gen(client, path, ops_per_request, max_requests, progress)))
 
 
-def _delete_tree_gen(client: Any, path: str, per: int, max_requests: int
+def _delete_tree_gen(client: Any, path: str, per: int, max_requests: int,
+                     progress: Optional[Callable[[int], Any]] = None
                      ) -> Generator[Any, Any, int]:
     validate_path(path)
     engine = client._engine
@@ -206,6 +227,7 @@ def _delete_tree_gen(client: Any, path: str, per: int, max_requests: int
         for i in range(0, len(chunks), max_requests):
             window = chunks[i:i + max_requests]
             results = yield Batch([engine.op_multi([Delete(p) for p in c]) for c in window])
+            before = deleted
             for chunk, res in zip(window, results):
                 if not isinstance(res, BaseException):
                     deleted += len(chunk)
@@ -221,23 +243,30 @@ def _delete_tree_gen(client: Any, path: str, per: int, max_requests: int
                         leftovers = True  # a child appeared / unknown: go round again
                     elif not isinstance(r, NoNodeError):
                         raise r
+            if progress is not None and deleted > before:
+                progress(deleted - before)
         if not leftovers:
             return deleted
 
 
 def delete_tree(client: Any, path: str, *, ops_per_request: int = OPS_PER_REQUEST,
-                max_requests: int = MAX_REQUESTS) -> int:
+                max_requests: int = MAX_REQUESTS,
+                progress: Optional[Callable[[int], Any]] = None) -> int:
     """Delete ``path`` and everything below it; returns how many nodes this
     call deleted. Missing is fine. Children created concurrently are
     deleted too (it goes round again until the subtree is gone).
+    ``progress(n)`` is called after each window of deletes with how many it deleted.
 
     >>> delete_tree(zk, "/tmp/job-17")   # doctest: +SKIP
     3
     """
-    return cast(int, client._run(_delete_tree_gen(client, path, ops_per_request, max_requests)))
+    return cast(int, client._run(
+        _delete_tree_gen(client, path, ops_per_request, max_requests, progress)))
 
 
 async def delete_tree_async(client: Any, path: str, *, ops_per_request: int = OPS_PER_REQUEST,
-                            max_requests: int = MAX_REQUESTS) -> int:
+                            max_requests: int = MAX_REQUESTS,
+                            progress: Optional[Callable[[int], Any]] = None) -> int:
     """:func:`delete_tree` for :class:`~zkfast.AsyncClient`."""
-    return cast(int, await client._run(_delete_tree_gen(client, path, ops_per_request, max_requests)))
+    return cast(int, await client._run(
+        _delete_tree_gen(client, path, ops_per_request, max_requests, progress)))

@@ -6,7 +6,7 @@ from typing import Any
 
 from ...errors import NoNodeError
 from ...recipe import bulk
-from ..context import Context, bulk_window, depth_below, read_tree
+from ..context import Context, bulk_window, depth_below, read_tree, subtree_size
 from ..exitcodes import EXIT_OK
 from ..output import Progress
 from ..values import child_path, human_size
@@ -20,7 +20,7 @@ def cmd_ls(ctx: Context) -> int:
     else:
         if ctx.zk.exists(a.path) is None:
             raise NoNodeError(path=a.path)
-        with Progress(out, f"listing {a.path}") as progress:
+        with Progress(out, f"listing {a.path}", total=subtree_size(ctx.zk, a.path)) as progress:
             names = []
             for path, _children in bulk.walk(ctx.zk, a.path, **bulk_window(ctx)):
                 progress.update()
@@ -52,7 +52,8 @@ def cmd_tree(ctx: Context) -> int:
     if ctx.zk.exists(root) is None:
         raise NoNodeError(path=root)
     kids: dict[str, list[str]] = {}
-    with Progress(out, f"listing {root}") as progress:
+    total = subtree_size(ctx.zk, root) if a.level is None else None  # -L: fewer, unknown
+    with Progress(out, f"listing {root}", total=total) as progress:
         for path, children in bulk.walk(ctx.zk, root, **bulk_window(ctx)):
             depth = depth_below(root, path)
             if a.level is not None and depth >= a.level:

@@ -4,12 +4,12 @@ and ``digest`` (which needs no server)."""
 from __future__ import annotations
 
 from ...acl import make_digest_id
-from ...errors import NoNodeError, ZooKeeperError
+from ...errors import NoNodeError
 from ...recipe import bulk
 from ..acl import acl_json, format_acl, parse_acl_spec
-from ..context import Context, bulk_window
+from ..context import Context, bulk_window, subtree_size
 from ..exitcodes import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, CLIError
-from ..output import Busy, isatty
+from ..output import Progress, isatty
 from ..values import encode_value, ms_to_iso, stat_json
 
 
@@ -95,10 +95,13 @@ def cmd_rm(ctx: Context) -> int:
         raise CLIError("--version cannot be used with -r", EXIT_USAGE)
     if zk.exists(a.path) is None:
         raise NoNodeError(path=a.path)
+    total = subtree_size(zk, a.path)
+    if total is not None and a.path == "/":
+        total -= 1  # the root itself stays
     if not a.yes and isatty(ctx.stdin):
-        _confirm_rm(ctx, a.path)
-    with Busy(out, f"deleting {a.path}"):
-        count = bulk.delete_tree(zk, a.path, **bulk_window(ctx))
+        _confirm_rm(ctx, a.path, total)
+    with Progress(out, f"deleting {a.path}", total=total) as progress:
+        count = bulk.delete_tree(zk, a.path, progress=progress.update, **bulk_window(ctx))
     if out.json:
         out.emit_json({"path": a.path, "deleted": count})
     else:
@@ -106,19 +109,12 @@ def cmd_rm(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _confirm_rm(ctx: Context, path: str) -> None:
+def _confirm_rm(ctx: Context, path: str, total: int | None) -> None:
     """Ask on the terminal before deleting a whole tree or many nodes."""
-    try:
-        below = int(ctx.zk.count_children(path))
-    except NoNodeError:
-        raise
-    except ZooKeeperError:  # a server before 3.6 cannot count: ask for a whole tree only
-        below = -1
-    total = below if path == "/" else below + 1  # the root itself stays
-    if path != "/" and total <= CONFIRM_ABOVE:
+    if path != "/" and (total is None or total <= CONFIRM_ABOVE):
         return
     what = (f"every node under {path}" if path == "/" else f"{path} and everything below it")
-    size = f" ({total} nodes)" if below >= 0 else ""
+    size = f" ({total} nodes)" if total is not None else ""
     ctx.output.err.write(f"zkfast: delete {what}{size}? [y/N] ")
     ctx.output.err.flush()
     answer = ctx.stdin.readline().strip().lower()
