@@ -249,7 +249,10 @@ class Foreground:
     def give(self, pgid: int) -> None:
         if self.fd >= 0:
             self._set(pgid)
-            os.killpg(pgid, signal.SIGCONT)  # in case it read the terminal before it had it
+            try:
+                os.killpg(pgid, signal.SIGCONT)  # in case it read the terminal before it had it
+            except ProcessLookupError:
+                pass  # already gone
 
     def take_back(self) -> None:
         if self.fd >= 0:
