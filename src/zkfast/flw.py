@@ -39,12 +39,13 @@ import enum
 import re
 import socket
 import time
+from collections.abc import Iterable as _IterableABC
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterable, TypeVar, Union
 
-from .hosts import DEFAULT_PORT, format_address, parse_host
+from .hosts import DEFAULT_PORT, format_address, parse_connect_string, parse_host
 
 __all__ = [
     "FLWError",
@@ -58,6 +59,8 @@ __all__ = [
     "ServerClient",
     "ServerClients",
     "command",
+    "server_list",
+    "Servers",
     "ruok",
     "srvr",
     "stat",
@@ -78,6 +81,9 @@ MAX_WORKERS = 16
 """Upper bound on threads used to query servers in parallel."""
 
 MntrValue = Union[int, float, str]
+Servers = Union[str, Iterable[str]]
+"""What the helpers query: a connect string (``"h1:2181,h2:2182/chroot"``, the chroot
+ignored) or an iterable of ``host[:port]`` strings."""
 T = TypeVar("T")
 
 
@@ -303,13 +309,38 @@ def command(
     return text
 
 
+def server_list(servers: Servers) -> list[str]:
+    """The servers named by ``servers``: a connect string or an iterable of servers.
+
+    >>> server_list("zk1:2181,zk2/app")
+    ['zk1:2181', 'zk2:2181']
+    >>> server_list(["zk1:2181", "zk2"])
+    ['zk1:2181', 'zk2']
+
+    A malformed connect string raises :class:`ValueError`; anything but a string or
+    an iterable of strings (bytes included) raises :class:`TypeError`.
+    """
+    if isinstance(servers, str):
+        addresses, _chroot = parse_connect_string(servers)
+        return [format_address(a) for a in addresses]
+    if isinstance(servers, (bytes, bytearray)) or not isinstance(servers, _IterableABC):
+        raise TypeError("servers must be a connect string ('h1:2181,h2:2181') or an "
+                        f"iterable of 'host:port' strings, not {type(servers).__name__}")
+    out = list(servers)
+    for s in out:
+        if not isinstance(s, str):
+            raise TypeError("servers must be a connect string ('h1:2181,h2:2181') or an "
+                            f"iterable of 'host:port' strings; got a {type(s).__name__} in it")
+    return out
+
+
 def _fan_out(
-    servers: Iterable[str],
+    servers: Servers,
     fn: Callable[[str], T],
     on_error: Callable[[str, FLWError], T],
 ) -> dict[str, T]:
     """Run ``fn(server)`` for each distinct server in parallel, order kept."""
-    keys = list(dict.fromkeys(servers))
+    keys = list(dict.fromkeys(server_list(servers)))
     if not keys:
         return {}
 
@@ -531,8 +562,12 @@ def parse_properties(text: str) -> dict[str, str]:
 # ---------------------------------------------------------------------------
 
 
-def ruok(servers: Iterable[str], timeout: float = 5.0) -> dict[str, bool]:
+def ruok(servers: Servers, timeout: float = 5.0) -> dict[str, bool]:
     """``{server: True}`` for each server that answers ``imok``, else False.
+
+    ``servers`` (here and in every helper below) is a connect string
+    (``"h1:2181,h2:2181/chroot"``; the chroot is ignored) or an iterable of
+    ``host[:port]`` strings; see :func:`server_list`.
 
     >>> ruok(["127.0.0.1:2181", "127.0.0.1:1"])   # doctest: +SKIP
     {'127.0.0.1:2181': True, '127.0.0.1:1': False}
@@ -544,7 +579,7 @@ def ruok(servers: Iterable[str], timeout: float = 5.0) -> dict[str, bool]:
     )
 
 
-def srvr(servers: Iterable[str], timeout: float = 5.0) -> dict[str, ServerStats]:
+def srvr(servers: Servers, timeout: float = 5.0) -> dict[str, ServerStats]:
     """``srvr`` on each server, parsed; a failed server's entry has ``.error`` set."""
     return _fan_out(
         servers,
@@ -553,7 +588,7 @@ def srvr(servers: Iterable[str], timeout: float = 5.0) -> dict[str, ServerStats]
     )
 
 
-def stat(servers: Iterable[str], timeout: float = 5.0) -> dict[str, ServerStats]:
+def stat(servers: Servers, timeout: float = 5.0) -> dict[str, ServerStats]:
     """Like :func:`srvr` via ``stat``; also fills ``ServerStats.clients``."""
     return _fan_out(
         servers,
@@ -562,7 +597,7 @@ def stat(servers: Iterable[str], timeout: float = 5.0) -> dict[str, ServerStats]
     )
 
 
-def cons(servers: Iterable[str], timeout: float = 5.0) -> dict[str, ServerClients]:
+def cons(servers: Servers, timeout: float = 5.0) -> dict[str, ServerClients]:
     """``cons`` on each server: every connection with its session details."""
     return _fan_out(
         servers,
@@ -571,7 +606,7 @@ def cons(servers: Iterable[str], timeout: float = 5.0) -> dict[str, ServerClient
     )
 
 
-def mntr(servers: Iterable[str], timeout: float = 5.0) -> dict[str, dict[str, MntrValue] | FLWError]:
+def mntr(servers: Servers, timeout: float = 5.0) -> dict[str, dict[str, MntrValue] | FLWError]:
     """``mntr`` on each server as ``{key: int|float|str}``.
 
     A server that failed maps to its :class:`FLWError` instead of a dict.
@@ -579,12 +614,12 @@ def mntr(servers: Iterable[str], timeout: float = 5.0) -> dict[str, dict[str, Mn
     return _fan_out(servers, lambda s: parse_mntr(command(s, "mntr", timeout)), _error_entry)
 
 
-def envi(servers: Iterable[str], timeout: float = 5.0) -> dict[str, dict[str, str] | FLWError]:
+def envi(servers: Servers, timeout: float = 5.0) -> dict[str, dict[str, str] | FLWError]:
     """``envi`` (the server's JVM/host environment) as ``{key: value}``."""
     return _fan_out(servers, lambda s: parse_properties(command(s, "envi", timeout)), _error_entry)
 
 
-def conf(servers: Iterable[str], timeout: float = 5.0) -> dict[str, dict[str, str] | FLWError]:
+def conf(servers: Servers, timeout: float = 5.0) -> dict[str, dict[str, str] | FLWError]:
     """``conf`` (the server's effective configuration) as ``{key: value}``.
 
     In an ensemble the membership lines appear as ``server.N`` keys and the

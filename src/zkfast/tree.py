@@ -11,7 +11,7 @@ the tree.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Generator, List, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Generator, List, Optional, Tuple
 
 from .errors import (
     ConnectionLossError,
@@ -89,11 +89,13 @@ class TreeWalker:
 
 
 def delete_tree(client: SessionClient, path: str, per: int = OPS_PER_REQUEST,
-                max_requests: int = MAX_REQUESTS) -> Generator[Any, Any, int]:
+                max_requests: int = MAX_REQUESTS,
+                progress: Optional[Callable[[int], Any]] = None) -> Generator[Any, Any, int]:
     """Delete ``path`` and its subtree: list it breadth first, then delete
     deepest first, hundreds of deletes per ``multi``; returns how many nodes
     it deleted. Goes round again until nothing is left (children created
-    meanwhile are deleted too)."""
+    meanwhile are deleted too). ``progress(n)`` hears how many each window of
+    deletes removed."""
     validate_path(path)
     engine = client.requests
     deleted = 0
@@ -118,6 +120,7 @@ def delete_tree(client: SessionClient, path: str, per: int = OPS_PER_REQUEST,
         for i in range(0, len(chunks), max_requests):
             window = chunks[i:i + max_requests]
             results = yield Batch([engine.op_multi([Delete(p) for p in c]) for c in window])
+            before = deleted
             for chunk, res in zip(window, results):
                 if not isinstance(res, BaseException):
                     deleted += len(chunk)
@@ -133,5 +136,7 @@ def delete_tree(client: SessionClient, path: str, per: int = OPS_PER_REQUEST,
                         leftovers = True  # a child appeared / unknown: go round again
                     elif not isinstance(r, NoNodeError):
                         raise r
+            if progress is not None and deleted > before:
+                progress(deleted - before)
         if not leftovers:
             return deleted

@@ -81,7 +81,7 @@ def test_an_outage_is_one_warning(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_threads_and_tasks_say_which_client_they_serve(zk_server: ZooKeeperServer) -> None:
-    with Client(zk_server.hosts, name="orders") as a, Client(zk_server.hosts) as b:
+    with Client(zk_server.hosts, name="orders"), Client(zk_server.hosts) as b:
         names = {t.name for t in threading.enumerate()}
         assert {"zkfast-io[orders]", "zkfast-dispatch[orders]"} <= names
         assert f"zkfast-io[{b.config.name}]" in names and b.config.name != "orders"

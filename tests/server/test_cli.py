@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,9 +26,7 @@ import zkfast
 from zkfast import Client, Id, Perm, digest_acl
 from zkfast.cli import (
     EXIT_CODES,
-    Busy,
     CLIError,
-    Output,
     Progress,
     format_acl,
     main,
@@ -160,6 +159,17 @@ def test_crud_and_exit_codes(cli: Callable[..., Result], zk: Client) -> None:
     assert cli("rm", "/a").code == 3
 
 
+def test_max_buffer_size(cli: Callable[..., Result], zk: Client) -> None:
+    value = b"x" * 600_000
+    zk.create("/large", value)
+    r = cli("--max-buffer-size", "100k", "get", "/large")
+    assert r.code == 1
+    line = one_error_line(r.err)
+    assert "--max-buffer-size" in line and "/large" in line, line
+    assert cli("get", "/large", "--max-buffer-size", "1M").raw == value
+    assert cli("get", "/large").raw == value  # the default (1 MiB + 1 KiB) takes it
+
+
 def test_stat_plain_and_json(cli: Callable[..., Result], zk: Client) -> None:
     zk.create("/s", b"12345")
     zk.create("/s/c")
@@ -228,6 +238,11 @@ def test_ls_and_tree(cli: Callable[..., Result], zk: Client) -> None:
                      "\n"
                      "5 nodes\n")
     assert cli("tree", "-L", "1", "/app").out.splitlines()[1:4] == ["├── a", "├── b", "└── c"]
+    # the root of the tree (here a chroot's root) counts as depth 0, like any other PATH
+    assert cli("tree", "-L", "1", "/").out == "/\n├── app\n└── other\n\n2 nodes\n"
+    assert cli("tree", "-L", "2", "/").out.splitlines()[-1] == "5 nodes"
+    assert cli("tree", "-L", "0", "/").out == "/\n\n0 nodes\n"
+    assert cli("tree", "-L", "1", "/", "--json").json()["children"][0]["name"] == "app"
     doc = cli("tree", "/app", "--json").json()
     assert [c["name"] for c in doc["children"]] == ["a", "b", "c"]
     assert [c["path"] for c in doc["children"][0]["children"]] == ["/app/a/x", "/app/a/y"]
@@ -257,6 +272,47 @@ def test_usage_errors(cli: Callable[..., Result]) -> None:
     assert r.code == 0 and "exit codes:" in r.out and "lock" in r.out
     r = run_cli(["--version"])
     assert r.code == 0 and zkfast.__version__ in r.out
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--timeout", "-1", "ls", "/"], "--timeout"),
+    (["--timeout", "0", "ls", "/"], "--timeout"),
+    (["ls", "/", "--timeout", "nan"], "--timeout"),
+    (["--session-timeout", "0", "ls", "/"], "--session-timeout"),
+    (["--session-timeout", "-3", "ls", "/"], "--session-timeout"),
+    (["--window", "0", "ls", "/"], "--window"),
+    (["--max-buffer-size", "0", "ls", "/"], "--max-buffer-size"),
+    (["watch", "/x", "--timeout", "-1"], "--timeout"),
+    (["watch", "/x", "--count", "0"], "--count"),
+    (["lock", "/x", "--timeout", "-2", "--", "true"], "--timeout"),
+    (["tree", "-L", "-1", "/"], "--level"),
+    (["du", "-d", "-1", "/"], "--depth"),
+])
+def test_bad_numbers_are_usage_errors_naming_the_option(argv: list[str], option: str) -> None:
+    r = run_cli(["--hosts", "127.0.0.1:1", *argv])  # nothing listens: must fail before connecting
+    assert r.code == 2, r.err
+    assert option in r.err.strip().splitlines()[-1], r.err
+    assert "Traceback" not in r.err
+
+
+def test_sasl_without_pure_sasl_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "puresasl", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "puresasl.client", None)
+    r = run_cli(["--hosts", "127.0.0.1:1", "--timeout", "30", "--sasl", "bob:pw", "ls", "/"])
+    assert r.code == 2
+    assert "pure-sasl" in one_error_line(r.err) and "zkfast[sasl]" in r.err
+
+
+def test_tls_files_that_cannot_be_read_are_named(tmp_path: Path) -> None:
+    for flag in ("--cafile", "--certfile"):
+        r = run_cli(["--hosts", "127.0.0.1:1", flag, "/no/such/file.pem", "ls", "/"])
+        assert r.code == 2
+        line = one_error_line(r.err)
+        assert flag in line and "/no/such/file.pem" in line, line
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    r = run_cli(["--hosts", "127.0.0.1:1", "--cafile", str(bad), "ls", "/"])
+    assert r.code == 2 and str(bad) in one_error_line(r.err)
 
 
 def test_command_options_do_not_clobber_global_ones() -> None:
@@ -312,6 +368,18 @@ def test_acl_get_set_and_auth(cli: Callable[..., Result], zk: Client) -> None:
     assert r.code == 5  # the ACL version is 1 now
     assert cli("--auth", "digest:bob:secret", "acl", "set", "/secure", "auth::cdrwa").code == 0
     assert cli("get", "/secure").code == 7
+
+
+def test_a_rejected_identity_exits_with_the_auth_code(cli: Callable[..., Result]) -> None:
+    """The server closes the connection after refusing an --auth identity (an unknown
+    scheme here); that is an authentication failure (7), not a connection problem (6),
+    whichever way the client reports it, -v or not."""
+    for argv in (["ls", "/"], ["-v", "get", "/"], ["--json", "ls", "-R", "/"]):
+        for _ in range(3):
+            r = cli("--auth", "nosuch:credential", *argv)
+            assert r.code == 7, (argv, r.err)
+            assert "authentication failed" in r.err.strip().splitlines()[-1]
+            assert "credential" not in r.err  # never echo a secret
 
 
 def test_parse_acl_spec() -> None:
@@ -424,7 +492,8 @@ def test_dump_and_load_directory(cli: Callable[..., Result], zk: Client, tmp_pat
     assert (d / "dir" / "sub" / "x").read_bytes() == b"x" * 1000
     assert not (d / "dir" / "sub" / ".zkdata").exists()  # empty value: no file
 
-    assert cli("dump", "/src", "--out", str(d)).code == 1  # not over a non-empty directory
+    r = cli("dump", "/src", "--out", str(d))
+    assert r.code == 2 and str(d) in one_error_line(r.err)  # not over a non-empty directory
     assert cli("load", str(d), "/back").code == 0
     assert _tree(zk, "/back") == _tree(zk, "/src")
 
@@ -473,11 +542,76 @@ def test_bulk_pipelined_dump_du_rm(cli: Callable[..., Result], zk: Client, tmp_p
     assert time.monotonic() - t0 < 30
 
 
+def test_bulk_progress_callbacks_add_up(zk: Client) -> None:
+    """The progress= hooks the command line counts with (zkfast.recipe.bulk)."""
+    from zkfast.recipe import bulk
+    zk.create("/pg")
+    for f in [zk.create_async(f"/pg/n{i}") for i in range(50)]:
+        f.result(10)
+    read: list[int] = []
+    tree = bulk.get_tree(zk, "/pg", ops_per_request=8, max_requests=2, progress=read.append)
+    assert sum(read) == len(tree) == 51 and len(read) > 1
+    deleted: list[int] = []
+    assert bulk.delete_tree(zk, "/pg", ops_per_request=8, max_requests=2,
+                            progress=deleted.append) == sum(deleted) == 51
+
+
 def test_rm_recursive_of_the_root_keeps_the_root(cli: Callable[..., Result], zk: Client) -> None:
     zk.ensure_path("/a/b")
     zk.ensure_path("/c")
     assert cli("rm", "-r", "/").code == 0
     assert zk.get_children("/") == [] and zk.exists("/") is not None
+
+
+class TerminalInput(io.TextIOWrapper):
+    """stdin that says it is a terminal, with the given answer typed in."""
+
+    def __init__(self, typed: str) -> None:
+        super().__init__(io.BytesIO(typed.encode()), encoding="utf-8")
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_rm_json_and_summary(cli: Callable[..., Result], zk: Client) -> None:
+    zk.ensure_path("/one")
+    r = cli("--json", "rm", "/one")
+    assert r.code == 0 and r.json() == {"path": "/one", "deleted": 1}
+    zk.ensure_path("/tree/a/b")
+    r = cli("rm", "-r", "/tree")
+    assert (r.code, r.out) == (0, "deleted 3 nodes: /tree\n")
+    zk.ensure_path("/tree/a")
+    assert cli("--json", "rm", "-r", "/tree").json() == {"path": "/tree", "deleted": 2}
+
+
+def test_rm_r_of_a_root_or_a_big_tree_asks_on_a_terminal(hosts: str, zk: Client) -> None:
+    from zkfast.cli.commands.nodes import CONFIRM_ABOVE
+    zk.ensure_path("/a/b")
+    for i in range(CONFIRM_ABOVE):
+        zk.create_async(f"/a/n{i}")
+    zk.sync("/a")
+
+    def rm(*argv: str, typed: str = "") -> Result:
+        raw = io.BytesIO()
+        out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+        err = io.StringIO()
+        code = main(["--hosts", hosts, "rm", *argv], stdout=out, stderr=err,
+                    stdin=TerminalInput(typed))
+        return Result(code, raw.getvalue().decode(), raw.getvalue(), err.getvalue())
+
+    for root, count in (("/", CONFIRM_ABOVE + 2), ("/a", CONFIRM_ABOVE + 2)):
+        r = rm("-r", root, typed="n\n")
+        assert r.code == 1 and "not deleted" in r.err.splitlines()[-1]
+        assert f"{count} nodes" in r.err and "[y/N]" in r.err
+        assert zk.count_children("/a") == CONFIRM_ABOVE + 1  # nothing went
+    r = rm("-r", "/a/b")  # small, not a root: no question
+    assert r.code == 0 and "[y/N]" not in r.err
+    r = rm("-r", "/a", typed="yes\n")
+    assert r.code == 0 and r.out == f"deleted {CONFIRM_ABOVE + 1} nodes: /a\n"
+    zk.ensure_path("/c/d")
+    r = rm("-r", "--yes", "/")
+    assert r.code == 0 and "[y/N]" not in r.err and r.out == "deleted 2 nodes: /\n"
+    assert zk.get_children("/") == []
 
 
 # ---------------------------------------------------------------- watch
@@ -611,7 +745,7 @@ def test_tls_flags(zk_tls_server: ZooKeeperServer, zk_chroot: str) -> None:
             r = run_cli(["--hosts", secure, "--tls", "--timeout", "2", "ls", "/"])  # untrusted CA
             assert r.code == 6 and "could not connect" in one_error_line(r.err)
             r = run_cli(["--hosts", secure, "--cafile", "/no/such/ca.pem", "ls", "/"])
-            assert r.code == 2 and "TLS setup failed" in r.err
+            assert r.code == 2 and "--cafile /no/such/ca.pem" in one_error_line(r.err)
         finally:
             admin.delete(zk_chroot, recursive=True)
 
@@ -648,6 +782,30 @@ def test_python_m_zkfast(hosts: str, zk: Client) -> None:
     assert json.loads(p.stdout) == ["sub"]
 
 
+def test_closed_stdout_exits_141_in_every_output_mode(hosts: str, zk: Client) -> None:
+    """The reader of stdout quits early (`| head -c 10`) while the output is larger
+    than a pipe holds: plain text, --json and dump all exit 141, quietly. (--json and
+    dump exited 0: Python's buffered write of one big string returns short when the
+    reader quits part-way, and the text layer dropped the rest without an error.)"""
+    zk.create("/big")
+    names = [f"node-with-a-rather-long-name-{i:05d}" for i in range(5000)]
+    for f in [zk.create_async(f"/big/{n}", b"v" * 20) for n in names]:
+        f.result(30)
+    env = subprocess_env(ZKFAST_HOSTS=hosts)
+    for argv in (["ls", "-R", "/"], ["--json", "ls", "/big"], ["--json", "ls", "-R", "/"],
+                 ["--json", "du", "-d", "2", "/"], ["du", "-d", "2", "/"], ["dump", "/"],
+                 ["tree", "/"], ["--json", "tree", "/"]):
+        p = subprocess.Popen(zkfast_cmd(*argv), env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        assert p.stdout is not None and p.stderr is not None
+        assert len(p.stdout.read(10)) == 10
+        p.stdout.close()  # like head: the reader is gone, most of the output unread
+        err = p.stderr.read().decode()
+        p.stderr.close()
+        assert p.wait(60) == 141, (argv, err)
+        assert "Traceback" not in err and "Exception ignored" not in err, (argv, err)
+
+
 # ---------------------------------------------------------------- output helpers
 
 
@@ -656,26 +814,34 @@ class FakeTTY(io.StringIO):
         return True
 
 
-def test_progress_bar_plain_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
-    err = FakeTTY()
-    output = Output(io.StringIO(), err, json_mode=False, quiet=False)
+@pytest.mark.parametrize("with_rich", [True, False], ids=["rich", "plain"])
+def test_bulk_commands_show_counts(cli: Callable[..., Result], zk: Client, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch, with_rich: bool) -> None:
+    """du, dump, rm -r, ls -R, tree and load all count nodes (done/total, rate) on a
+    terminal, with rich (the `cli` extra) or without it."""
+    import rich  # noqa: F401 - the `test` extra brings it
+    from zkfast.cli.output import load_rich
+    if not with_rich:
+        for name in [m for m in sys.modules if m == "rich" or m.startswith("rich.")] + ["rich"]:
+            monkeypatch.setitem(sys.modules, name, None)
+    assert (load_rich() is not None) == with_rich
     monkeypatch.setattr(Progress, "DELAY", 0.0)
-    with Progress(output, "dumping /x", total=10, enabled=True) as p:
-        if p._bar is None and p._rich is None:  # neither tqdm nor rich installed
-            for _ in range(10):
-                p.update()
-                time.sleep(0.011)
-    text = err.getvalue()
-    assert "dumping /x" in text
-    if "nodes (" in text:
-        assert text.endswith("\r\x1b[K")  # the line is cleared at the end
-    err = FakeTTY()
-    with Busy(Output(io.StringIO(), err, False, False), "deleting /x"):
-        time.sleep(0.3)
-    assert "deleting /x" in err.getvalue() and err.getvalue().endswith("\r\x1b[K")
-    quiet = Output(io.StringIO(), FakeTTY(), json_mode=False, quiet=True)
-    assert not Progress(quiet, "x").enabled
-    assert not Progress(Output(io.StringIO(), io.StringIO(), False, False), "x").enabled
+    monkeypatch.setattr(Progress, "REDRAW", 0.0)
+    zk.create("/p")
+    for f in [zk.create_async(f"/p/n{i}") for i in range(300)]:
+        f.result(10)
+    dump = tmp_path / "p.json"
+    for argv, desc in ((["du", "/p"], "reading /p"), (["dump", "/p", "-o", str(dump)], "reading /p"),
+                       (["ls", "-R", "/p"], "listing /p"), (["tree", "/p"], "listing /p"),
+                       (["load", str(dump), "/q"], "loading into /q"),
+                       (["rm", "-r", "--yes", "/p"], "deleting /p")):
+        err = FakeTTY()
+        r = cli("--window", "64", *argv, stderr=err)
+        assert r.code == 0, (argv, r.err)
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err.getvalue())
+        assert desc in text, (argv, text)
+        assert "301/301 nodes" in text.replace(",", ""), (argv, text)
+        assert "nodes/s" in text, (argv, text)
 
 
 def test_exit_codes_are_documented() -> None:

@@ -488,6 +488,34 @@ def test_helpers_with_no_servers() -> None:
     assert flw.srvr(iter(())) == {}
 
 
+def test_helpers_take_a_connect_string() -> None:
+    """A connect string, as ``--hosts`` takes it, names servers; it is not a list of
+    one-character "servers" (issue 13.2)."""
+    with fake_server(lambda conn, word: conn.sendall(b"imok")) as s1:
+        with fake_server(lambda conn, word: conn.sendall(b"imok")) as s2:
+            assert flw.ruok(s1) == {s1: True}
+            assert flw.ruok(f"{s1},{s2}/some/chroot") == {s1: True, s2: True}  # chroot ignored
+            assert flw.ruok((s for s in [s2])) == {s2: True}  # any iterable of servers
+            entry = flw.mntr(f"{s1}/chroot")[s1]
+            assert isinstance(entry, dict)  # parsed (empty: not mntr lines), not an error
+    port = s1.rsplit(":", 1)[1]
+    assert list(flw.ruok(f"localhost:{port},[::1]:{port}", timeout=1)) == [
+        f"localhost:{port}", f"[::1]:{port}"]
+    with pytest.raises(ValueError):
+        flw.ruok("")
+    with pytest.raises(ValueError):
+        flw.srvr("host:notaport")
+
+
+@pytest.mark.parametrize("helper", [flw.ruok, flw.srvr, flw.stat, flw.cons, flw.mntr,
+                                    flw.envi, flw.conf])
+@pytest.mark.parametrize("bad", [None, 2181, b"127.0.0.1:2181", [b"127.0.0.1:2181"],
+                                 ["127.0.0.1:2181", None]])
+def test_helpers_reject_what_is_not_servers(helper: Callable[..., Any], bad: Any) -> None:
+    with pytest.raises(TypeError, match="connect string"):
+        helper(bad, timeout=0.1)
+
+
 def test_ruok_wrong_answer_is_false() -> None:
     refusal = b"ruok is not executed because it is not in the whitelist."
     with fake_server(lambda conn, word: conn.sendall(refusal)) as s1:

@@ -22,7 +22,7 @@ the tree. The ``*_async`` twins take a :class:`~zkfast.AsyncClient`.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, AsyncIterator, Deque, Dict, Generator, Iterator, List, Tuple, cast
+from typing import Any, AsyncIterator, Callable, Deque, Dict, Generator, Iterator, List, Optional, Tuple, cast
 
 from ..errors import (
     ConnectionLossError,
@@ -64,7 +64,8 @@ async def walk_async(client: Any, path: str = "/", *, ops_per_request: int = OPS
             yield item
 
 
-def _get_tree_gen(client: Any, path: str, per: int, max_requests: int
+def _get_tree_gen(client: Any, path: str, per: int, max_requests: int,
+                  progress: Optional[Callable[[int], Any]] = None
                   ) -> Generator[Any, Any, Dict[str, NodeData]]:
     validate_path(path)
     engine = client.requests
@@ -83,6 +84,7 @@ def _get_tree_gen(client: Any, path: str, per: int, max_requests: int
             reqs.append(engine.op_multi_read([GetData(p) for p in chunk]))
             kinds.append(("G", chunk))
         results = yield Batch(reqs)
+        before = len(tree)
         for (kind, chunk), res in zip(kinds, results):
             if isinstance(res, ConnectionLossError):
                 (to_get if kind == "G" else to_list).extend(chunk)
@@ -105,42 +107,52 @@ def _get_tree_gen(client: Any, path: str, per: int, max_requests: int
                         to_list.append(p)
                 else:
                     to_get.extend(join(p, n) for n in r)
+        if progress is not None and len(tree) > before:
+            progress(len(tree) - before)
     return tree
 
 
 def get_tree(client: Any, path: str = "/", *, ops_per_request: int = OPS_PER_REQUEST,
-             max_requests: int = MAX_REQUESTS) -> Dict[str, NodeData]:
+             max_requests: int = MAX_REQUESTS,
+             progress: Optional[Callable[[int], Any]] = None) -> Dict[str, NodeData]:
     """``{path: NodeData(data, stat)}`` for the subtree at ``path`` ({} if missing).
 
-    Not a snapshot: nodes are read at slightly different times.
+    Not a snapshot: nodes are read at slightly different times. ``progress(n)`` is
+    called after each window of requests with the number of nodes it read.
 
     >>> get_tree(zk, "/app")["/app/config"].data   # doctest: +SKIP
     b'...'
     """
     return cast(Dict[str, NodeData],
-                client.run_steps(_get_tree_gen(client, path, ops_per_request, max_requests)))
+                client.run_steps(_get_tree_gen(client, path, ops_per_request, max_requests, progress)))
 
 
 async def get_tree_async(client: Any, path: str = "/", *, ops_per_request: int = OPS_PER_REQUEST,
-                         max_requests: int = MAX_REQUESTS) -> Dict[str, NodeData]:
+                         max_requests: int = MAX_REQUESTS,
+                         progress: Optional[Callable[[int], Any]] = None) -> Dict[str, NodeData]:
     """:func:`get_tree` for :class:`~zkfast.AsyncClient`."""
-    return cast(Dict[str, NodeData],
-                await client.run_steps(_get_tree_gen(client, path, ops_per_request, max_requests)))
+    return cast(Dict[str, NodeData], await client.run_steps(
+        _get_tree_gen(client, path, ops_per_request, max_requests, progress)))
 
 
 def delete_tree(client: Any, path: str, *, ops_per_request: int = OPS_PER_REQUEST,
-                max_requests: int = MAX_REQUESTS) -> int:
+                max_requests: int = MAX_REQUESTS,
+                progress: Optional[Callable[[int], Any]] = None) -> int:
     """Delete ``path`` and everything below it; returns how many nodes this
     call deleted. Missing is fine. Children created concurrently are
     deleted too (it goes round again until the subtree is gone).
+    ``progress(n)`` is called after each window of deletes with how many it deleted.
 
     >>> delete_tree(zk, "/tmp/job-17")   # doctest: +SKIP
     3
     """
-    return cast(int, client.run_steps(tree_delete(client, path, ops_per_request, max_requests)))
+    return cast(int, client.run_steps(
+        tree_delete(client, path, ops_per_request, max_requests, progress)))
 
 
 async def delete_tree_async(client: Any, path: str, *, ops_per_request: int = OPS_PER_REQUEST,
-                            max_requests: int = MAX_REQUESTS) -> int:
+                            max_requests: int = MAX_REQUESTS,
+                            progress: Optional[Callable[[int], Any]] = None) -> int:
     """:func:`delete_tree` for :class:`~zkfast.AsyncClient`."""
-    return cast(int, await client.run_steps(tree_delete(client, path, ops_per_request, max_requests)))
+    return cast(int, await client.run_steps(
+        tree_delete(client, path, ops_per_request, max_requests, progress)))
