@@ -167,6 +167,14 @@ class ClientAPI:
         return self._session.server
 
     @property
+    def last_heard(self) -> float:
+        """``time.monotonic()`` when a reply last came from a server (0.0 before
+        the first). The server expires the session one session timeout after it
+        last heard from the client: ``last_heard + negotiated_session_timeout``
+        is the earliest the session may be gone."""
+        return self._session.last_heard
+
+    @property
     def last_error(self) -> Optional[BaseException]:
         """Why the last connection (or connection attempt) ended."""
         return self._session.last_error

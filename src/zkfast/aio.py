@@ -399,7 +399,7 @@ class AsyncioSession(Session):
             return
         if engine.frames_received != frames:
             # whole frames prove the server alive, not the bytes of a giant one
-            conn.last_recv = _monotonic()
+            conn.last_recv = self.last_heard = _monotonic()
         if engine.events:
             self.flush_events()
         if engine.state == State.AUTH_FAILED:

@@ -281,7 +281,6 @@ class ThreadSession(Session):
         self._readable: Optional[_ReadableCheck] = None  # a leading caller's, for this socket
         self._outbuf: List[bytes] = []         # frames held back while others are in flight
         self._outbytes = 0
-        self._last_recv = 0.0
         self._state_cond = threading.Condition(threading.Lock())
         self._sock: Optional[socket.socket] = None
         self._tls = config.ssl_context is not None
@@ -683,7 +682,7 @@ class ThreadSession(Session):
             raise
         if engine.frames_received != frames:
             # only whole frames prove the server alive (not the bytes of a giant one)
-            self._last_recv = _monotonic()
+            self.last_heard = _monotonic()
         if engine.events:
             self.flush_events()
         if self._outbuf:
@@ -804,10 +803,10 @@ class ThreadSession(Session):
         self._waiter = waiter
         token = self._read_token
         tls = isinstance(sock, _ssl.SSLSocket)
-        self._last_recv = _monotonic()
+        self.last_heard = _monotonic()
         try:
             while not self._closing and not self._forked:
-                action, wait = self.heartbeat(_monotonic(), self._last_recv)
+                action, wait = self.heartbeat(_monotonic(), self.last_heard)
                 if action == HEARTBEAT_DEAD:
                     raise ConnectionLossError(f"no reply from the server for {wait:.1f}s")
                 if action == HEARTBEAT_PING:

@@ -190,6 +190,11 @@ class Session:
         self._closed = False
         self._forked = False           # inherited by a child process: unusable there
         self._last_send = 0.0
+        #: ``time.monotonic()`` when a whole reply frame last came from a server
+        #: (0.0 before the first). The server expires the session one session
+        #: timeout after it last heard from the client, which is never much
+        #: later than this.
+        self.last_heard = 0.0
         self._disconnected_at: Optional[float] = None
         self._rw_server: Optional[Address] = None  # read-write server an isro probe found
         self._next_rw_probe = 0.0

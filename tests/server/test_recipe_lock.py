@@ -206,16 +206,32 @@ def test_holder_told_of_suspension_and_resumption(zk_proxy: TcpProxy, make_clien
 
 def test_suspended_longer_than_session_timeout_is_lost(zk_server: ZooKeeperServer,
                                                        zk_proxy: TcpProxy, make_client) -> None:
+    """A holder cut off from every server gives the lock up before anyone
+    else can take it: the next holder acquires only when the server expires
+    the session, one session timeout after it last heard from the holder."""
+    import threading
+    import time
     c = make_client(hosts=zk_proxy.hosts, session_timeout=4.0)
     states: List[State] = []
-    lock = Lock(c, "/l", listener=states.append)
+    lost_at: List[float] = []
+    lock = Lock(c, "/l", listener=states.append, on_lost=lambda: lost_at.append(time.monotonic()))
     lock.acquire()
+    other = Lock(make_client(), "/l")
+    acquired_at: List[float] = []
+
+    def contend() -> None:
+        if other.acquire(timeout=30):
+            acquired_at.append(time.monotonic())
+
     zk_proxy.blackhole(True)
+    t = threading.Thread(target=contend)
+    t.start()
     # no server contact: the holder must give the lock up on its own
     wait_until(lambda: lock.lost.is_set(), timeout=20)
     assert states[:2] == [State.SUSPENDED, State.EXPIRED] and not lock.is_acquired
-    other = Lock(make_client(), "/l")
-    assert other.acquire(timeout=20)  # the server expired the session too
+    t.join(30)
+    assert acquired_at, "the server expired the session too: the other client gets the lock"
+    assert lost_at[0] < acquired_at[0], "the holder still assumed the lock when another took it"
     zk_proxy.blackhole(False)
     other.release()
 

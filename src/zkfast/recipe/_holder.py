@@ -11,7 +11,7 @@ from ..errors import ClosedError, ConnectionLossError, NoNodeError, SessionExpir
 from ..events import State
 from ..interface import SessionClient
 from ._drivers import SYNC, Flavor, drive
-from ._nodes import delete_quietly, session_timeout_of
+from ._nodes import delete_quietly, presumed_lost_in
 
 __all__ = ["SessionTracker", "Holder"]
 
@@ -71,7 +71,7 @@ class SessionTracker:
                 if self.status == self.OK:
                     self.status = self.SUSPENDED
                     self._timer = self.flavor.call_later(
-                        self.client, session_timeout_of(self.client), self._on_timer)
+                        self.client, presumed_lost_in(self.client), self._on_timer)
                     kind = "suspended"
             elif state.is_connected:
                 timer, self._timer = self._timer, None

@@ -23,7 +23,7 @@ from ._names import join
 
 __all__ = ["create_protected", "ensure_connected", "create_unique", "delete_quietly",
            "discard_prefixed", "deadline_of", "remaining", "check_path", "acl_or_default",
-           "session_timeout_of", "ensure_path"]
+           "session_timeout_of", "presumed_lost_in", "ensure_path"]
 
 _monotonic = time.monotonic
 Step = Any
@@ -37,6 +37,15 @@ def acl_or_default(client: SessionClient, acl: Optional[Sequence[Any]]) -> Optio
 def session_timeout_of(client: SessionClient) -> float:
     """The negotiated session timeout in seconds (what the server will wait)."""
     return client.negotiated_session_timeout
+
+
+def presumed_lost_in(client: SessionClient) -> float:
+    """Seconds until the session must be presumed lost if no server is heard
+    meanwhile: one session timeout after the last reply, less a tenth of it
+    (at most 1 s) for that reply's travel time."""
+    t = client.negotiated_session_timeout
+    heard = client.last_heard or time.monotonic()
+    return max(0.0, heard + t - min(0.1 * t, 1.0) - time.monotonic())
 
 
 def create_protected(client: SessionClient, path: str, value: bytes, acl: Optional[Sequence[Any]],

@@ -36,7 +36,7 @@ from ..paths import basename, validate_path
 from ..steps import PROTECTED_PREFIX, Batch
 from ._drivers import ASYNC, SYNC, Flavor, run_async, run_sync
 from ._names import join, new_guid, queue_order, to_bytes
-from ._nodes import create_protected, discard_prefixed, session_timeout_of
+from ._nodes import create_protected, discard_prefixed, presumed_lost_in
 from ._reconcile import Reconciler
 from .lock import AsyncLock, Lock
 
@@ -233,7 +233,7 @@ class _LatchCore:
             if self.relinquish_on_suspend:
                 self._set_leader(False)
             elif self._timer is None:
-                self._timer = self._flavor.call_later(self.client, session_timeout_of(self.client),
+                self._timer = self._flavor.call_later(self.client, presumed_lost_in(self.client),
                                                       self._on_timeout)
         elif state.is_connected:
             self._cancel_timer()
