@@ -1,7 +1,8 @@
 """The host provider behind ``KazooClient``: kazoo's server rotation on zkfast.
 
 Like kazoo, every round of connection attempts resolves each host name again
-and walks all the addresses, shuffled unless ``randomize_hosts`` is False;
+and walks all the addresses, shuffled unless ``randomize_hosts`` is False
+(the backoff between rounds is zkfast's);
 :meth:`KazooHostProvider.set_hosts` (``KazooClient.set_hosts``) swaps the list
 in for the next round without touching the live connection.
 It implements :class:`zkfast.hosts.HostProvider`.
@@ -43,7 +44,8 @@ class KazooHostProvider:
         self._round: List[Address] = []
         self._origins: Dict[Address, str] = {}
         self._index = 0
-        self._fresh = True  # the next round follows a success (or a new list): no backoff
+        self._fresh = True  # the next round starts afresh (a new list): no backoff
+        self._last: Address = ("", 0)
 
     # -- zkfast.hosts.HostProvider
 
@@ -65,13 +67,17 @@ class KazooHostProvider:
             self._fresh = False
             addr = self._round[self._index]
             self._index += 1
+            self._last = addr
             return addr, retry_start
 
     def connected(self) -> None:
-        """The address returned last worked: after a drop, start a fresh round."""
+        """The address returned last worked. After a drop the other servers of
+        this round come first; coming back to this one starts a new round
+        (with the session's backoff), as zkfast's providers do."""
         with self._lock:
-            self._index = len(self._round)
-            self._fresh = True
+            self._round = [a for a in self._round if a != self._last]
+            self._index = 0
+            self._fresh = False
 
     # -- what the session asks for when it has it
 

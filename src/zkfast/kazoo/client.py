@@ -579,8 +579,16 @@ class KazooClient:
             raise ConnectionLoss("not connected: no session to expire")
         self._expect_expiry = True
         try:
-            # generous: a freshly started or busy ensemble can be slow to confirm it
-            expire_session(plain_hosts, session_id, passwd, timeout=30.0)
+            for attempt in range(10):
+                try:
+                    # generous: a freshly started or busy ensemble can be slow to confirm it
+                    expire_session(plain_hosts, session_id, passwd, timeout=30.0)
+                    return
+                except ConnectionError:
+                    # This client reconnected (moving the session back) before the
+                    # close went through: try again.
+                    if attempt == 9:
+                        raise
         except BaseException:
             self._expect_expiry = False
             raise
