@@ -1,0 +1,366 @@
+"""zkfast.kazoo's KazooClient against a real server: what kazoo code relies on
+and kazoo's own suite does not pin down -- kazoo's watch semantics on a
+disconnect, its argument forms (positional create, host lists, relative
+paths), its results (ZnodeStat, version tuples, IAsyncResult), its states,
+set_hosts, and that every call goes to the zkfast client underneath.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Iterator, List
+
+import pytest
+
+import zkfast
+from zkfast.events import WatcherType
+from zkfast.kazoo import exceptions as ke
+from zkfast.kazoo.client import KazooClient
+from zkfast.kazoo.handlers.threading import KazooTimeoutError, SequentialThreadingHandler
+from zkfast.kazoo.protocol.states import EventType, KazooState, KeeperState, WatchedEvent, ZnodeStat
+from zkfast.kazoo.recipe.cache import TreeCache, TreeEvent
+from zkfast.kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl
+from zkfast.testing import TcpProxy, ZooKeeperServer
+
+from helpers import EventLog, expire
+
+
+@pytest.fixture
+def kazoo(zk_server: ZooKeeperServer, zk_chroot: str, make_client: Any) -> Iterator[Any]:
+    """``kazoo(hosts=None, **kw)``: a started zkfast.kazoo client chrooted to this test."""
+    make_client()  # creates the chroot
+    made: List[KazooClient] = []
+
+    def make(hosts: Any = None, start: bool = True, **kw: Any) -> KazooClient:
+        client = KazooClient(hosts or zk_server.hosts + zk_chroot, **kw)
+        made.append(client)
+        if start:
+            client.start(30)
+        return client
+
+    yield make
+    for client in made:
+        client.stop()
+        client.close()
+
+
+class States:
+    """A kazoo state listener that records what it hears."""
+
+    def __init__(self, client: KazooClient) -> None:
+        self.seen: List[str] = []
+        self.cond = threading.Condition()
+        client.add_listener(self)
+
+    def __call__(self, state: str) -> None:
+        with self.cond:
+            self.seen.append(state)
+            self.cond.notify_all()
+
+    def wait_for(self, state: str, timeout: float = 30) -> None:
+        with self.cond:
+            assert self.cond.wait_for(lambda: state in self.seen, timeout), self.seen
+
+
+# ---------------------------------------------------------------- arguments and results
+
+
+def test_kazoo_call_forms(kazoo: Any) -> None:
+    zk = kazoo()
+    # kafka-utils style: create(path, value, acl, ephemeral, sequence, makepath)
+    path = zk.create("/a/b/seq-", b"v", None, True, True, True)
+    assert path.startswith("/a/b/seq-") and len(path) == len("/a/b/seq-") + 10
+    assert zk.create("rel/x", b"1", makepath=True) == "/rel/x"      # relative: from the root
+    assert zk.get("rel//x/")[0] == b"1"                              # kazoo normalises
+    data, stat = zk.get("/rel/x")
+    assert isinstance(stat, ZnodeStat) and stat.dataLength == 1 and stat.numChildren == 0
+    created, stat2 = zk.create("/withstat", b"", include_data=True)
+    assert created == "/withstat" and isinstance(stat2, ZnodeStat)
+    assert zk.create("/nulldata", None) == "/nulldata" and zk.get("/nulldata")[0] is None
+    kids, pstat = zk.get_children("/a", include_data=True)
+    assert kids == ["b"] and isinstance(pstat, ZnodeStat)
+    assert zk.ensure_path("/a/b") is True and zk.ensure_path("/new/node") == "/new/node"
+    assert zk.delete("/withstat") is True
+    assert isinstance(zk.set("/rel/x", b"2"), ZnodeStat)
+    with pytest.raises(TypeError):
+        zk.create("/x", "text")           # kazoo: values are bytes
+    with pytest.raises(TypeError):
+        zk.create("/x", acl=OPEN_ACL_UNSAFE[0])
+    with pytest.raises(ValueError):
+        zk.get("/a/../b")
+    with pytest.raises(ke.BadArgumentsError):
+        zk.create("/bad\x01")             # what the server would answer
+    with pytest.raises(ke.NoNodeError):
+        zk.get("/missing")
+    with pytest.raises(ke.NodeExistsError):
+        zk.create("/rel/x")
+
+
+def test_hosts_as_a_list_and_server_version_tuple(zk_server: ZooKeeperServer, zk_chroot: str,
+                                                  kazoo: Any) -> None:
+    zk = kazoo([zk_server.hosts, zk_chroot])
+    assert zk.hosts == [("127.0.0.1", zk_server.port)] and zk.chroot == zk_chroot
+    version = zk.server_version()
+    assert isinstance(version, tuple) and len(version) >= 2 and all(isinstance(v, int) for v in version)
+    assert zk.command(b"ruok") == "imok"
+    assert isinstance(zk.native, zkfast.Client) and zk.native.connected
+
+
+def test_acls_are_kazoos(kazoo: Any) -> None:
+    zk = kazoo()
+    acl = make_digest_acl("u", "p", all=True)
+    zk.add_auth("digest", "u:p")
+    zk.create("/secret", b"s", [acl])
+    acls, stat = zk.get_acls("/secret")
+    assert acls == [acl] and repr(acls[0]).startswith("ACL(perms=31, acl_list=['ALL']")
+    with pytest.raises(ke.InvalidACLError):
+        zk.set_acls("/secret", [])
+    assert isinstance(zk.set_acls("/secret", OPEN_ACL_UNSAFE), ZnodeStat)
+
+
+def test_async_results(kazoo: Any, zk_proxy: TcpProxy, zk_chroot: str) -> None:
+    zk = kazoo(zk_proxy.hosts + zk_chroot)
+    zk.create("/n", b"v")
+    result = zk.get_async("/n")
+    assert result.get(timeout=10)[0] == b"v" and result.ready() and result.successful()
+    assert result.value[0] == b"v" and result.exception is None
+    failed = zk.get_async("/missing")
+    assert failed.wait(10) is True and not failed.successful()
+    assert isinstance(failed.exception, ke.NoNodeError) and failed.exception is failed.exception
+    with pytest.raises(ke.NoNodeError):
+        failed.get()
+    with pytest.raises(TypeError):
+        result.set(1)  # this result completes with its request
+
+    # a request the server does not answer yet: not ready, waits time out
+    zk_proxy.blackhole()
+    pending = zk.get_async("/n")
+    with pytest.raises(KazooTimeoutError):
+        pending.get_nowait()
+    assert pending.wait(0.2) is False and not pending.ready()
+    where: List[str] = []
+    done = threading.Event()
+    pending.rawlink(lambda r: (where.append(threading.current_thread().name), done.set()))
+    unlinked: List[Any] = []
+    pending.unlink(unlinked.append)
+    pending.rawlink(unlinked.append)
+    pending.unlink(unlinked.append)
+    zk_proxy.blackhole(False)
+    assert done.wait(30)
+    assert pending.get()[0] == b"v"
+    assert where == ["zkfast.kazoo-completion"]  # kazoo runs completions on the handler's worker
+    assert unlinked == []
+
+
+def test_transaction_context_and_operations(kazoo: Any) -> None:
+    zk = kazoo()
+    with zk.transaction() as t:
+        t.create("/t1", b"1")
+        t.create("/t2", b"2")
+    assert [type(op).__name__ for op in t.operations] == ["Create", "Create"]
+    assert t.operations[0].path.endswith("/t1")  # kazoo's records carry the server path
+    assert zk.get("/t2")[0] == b"2"
+    t = zk.transaction()
+    t.check("/t1", 0)
+    t.set_data("/t1", b"x")
+    t.delete("/nope")
+    results = t.commit()
+    assert [type(r) for r in results] == [ke.RolledBackError, ke.RolledBackError, ke.NoNodeError]
+    with pytest.raises(ValueError):
+        t.commit()
+
+
+# ---------------------------------------------------------------- states and lifecycle
+
+
+def test_states_and_stop(kazoo: Any) -> None:
+    zk = kazoo()
+    states = States(zk)
+    assert zk.state == KazooState.CONNECTED == "CONNECTED"
+    assert zk.client_state == KeeperState.CONNECTED
+    session = zk.client_id
+    assert session is not None and len(session[1]) == 16
+    zk.stop()
+    assert states.seen == [KazooState.LOST]  # heard before stop() returned
+    assert zk.state == "LOST" and zk.client_state == KeeperState.CLOSED
+    assert zk.client_id is None and not zk.connected
+    with pytest.raises(ke.ConnectionClosedError):
+        zk.get("/")
+    assert isinstance(zk.get_async("/").exception, ke.ConnectionClosedError)
+    zk.start()
+    assert zk.client_id is not None and zk.client_id[0] != session[0]  # a new session
+    assert states.seen == [KazooState.LOST, KazooState.CONNECTED]
+
+
+def test_listener_returning_true_is_removed(kazoo: Any, zk_proxy: TcpProxy, zk_chroot: str) -> None:
+    zk = kazoo(zk_proxy.hosts + zk_chroot)
+    once: List[str] = []
+    zk.add_listener(lambda s: once.append(s) or True)
+    states = States(zk)
+    zk_proxy.drop_all()
+    states.wait_for(KazooState.CONNECTED)
+    assert once == [KazooState.SUSPENDED]
+    with pytest.raises(ke.ConfigurationError):
+        zk.add_listener(42)  # type: ignore[arg-type]
+
+
+def test_start_timeout_and_handler_checks(zk_server: ZooKeeperServer) -> None:
+    with TcpProxy(zk_server.host, zk_server.port) as proxy:
+        proxy.refuse()
+        zk = KazooClient(proxy.hosts)
+        with pytest.raises(KazooTimeoutError):
+            zk.start(0.5)
+        assert not zk.connected
+    with pytest.raises(ke.ConfigurationError):
+        KazooClient(handler=SequentialThreadingHandler)  # the class, not an instance
+    with pytest.raises(TypeError):
+        KazooClient(no_such_option=1)
+
+
+def test_set_hosts_takes_effect_at_the_next_connect(zk_server: ZooKeeperServer, kazoo: Any) -> None:
+    with TcpProxy(zk_server.host, zk_server.port) as first, \
+            TcpProxy(zk_server.host, zk_server.port) as second:
+        zk = kazoo(first.hosts, randomize_hosts=False)
+        zk.create("/h", b"1")
+        zk.set_hosts(second.hosts)
+        assert zk.connected and zk.hosts == [("127.0.0.1", second.port)]
+        states = States(zk)
+        first.refuse()
+        first.drop_all()
+        states.wait_for(KazooState.CONNECTED)
+        assert zk.get("/h")[0] == b"1"
+        assert second.active_connections == 1
+        with pytest.raises(ke.ConfigurationError):
+            zk.set_hosts(second.hosts + "/another-chroot")
+
+
+# ---------------------------------------------------------------- kazoo's watch semantics
+
+
+def test_watch_gets_none_on_disconnect_and_is_then_forgotten(kazoo: Any, zk_proxy: TcpProxy,
+                                                             zk_chroot: str) -> None:
+    """kazoo calls pending one-shot watches with EventType.NONE when the connection
+    drops and does not set them again; zkfast's own API keeps them across reconnects."""
+    zk = kazoo(zk_proxy.hosts + zk_chroot)
+    zk.create("/w", b"0")
+    data_log, child_log = EventLog(), EventLog()
+    zk.get("/w", watch=data_log)
+    zk.get_children("/w", watch=child_log)
+    states = States(zk)
+    zk_proxy.drop_all()
+    states.wait_for(KazooState.CONNECTED)
+    assert data_log.wait(1) == [WatchedEvent(EventType.NONE, KeeperState.CONNECTING, None)]
+    assert child_log.wait(1) == [WatchedEvent(EventType.NONE, KeeperState.CONNECTING, None)]
+    # zkfast stopped tracking them: nothing re-registers them
+    for kind in (WatcherType.DATA, WatcherType.CHILDREN):
+        with pytest.raises(zkfast.NoWatcherError):
+            zk.native.remove_watches("/w", kind, local=True)
+    zk.set("/w", b"1")
+    zk.create("/w/c")
+    time.sleep(0.5)  # give a (wrong) late delivery the chance to show
+    assert len(data_log.events) == len(child_log.events) == 1
+
+
+def test_a_function_watches_a_path_once(kazoo: Any) -> None:
+    zk = kazoo()
+    zk.create("/once", b"0")
+    log = EventLog()
+    zk.get("/once", watch=log)
+    zk.exists("/once", watch=log)
+    zk.get("/once", watch=log)
+    zk.set("/once", b"1")
+    assert log.wait(1)[0] == WatchedEvent(EventType.CHANGED, KeeperState.CONNECTED, "/once")
+    zk.set("/once", b"2")
+    time.sleep(0.3)
+    assert len(log.events) == 1
+
+
+def test_watch_gets_none_when_the_session_expires(kazoo: Any, zk_server: ZooKeeperServer) -> None:
+    zk = kazoo()
+    zk.create("/e", b"0")
+    log = EventLog()
+    zk.exists("/e", watch=log)
+    states = States(zk)
+    expire(zk_server.hosts, zk.native)
+    states.wait_for(KazooState.LOST)
+    states.wait_for(KazooState.CONNECTED)
+    event = log.wait(1)[0]
+    assert event.type == EventType.NONE and event.path is None
+    assert KazooState.SUSPENDED in states.seen  # a real expiry: the connection dropped first
+
+
+def test_harness_expiry_reports_lost_without_suspended(kazoo: Any, zk_server: ZooKeeperServer) -> None:
+    zk = kazoo()
+    states = States(zk)
+    zk._expire_session(zk_server.hosts)
+    states.wait_for(KazooState.CONNECTED)
+    assert states.seen == [KazooState.LOST, KazooState.CONNECTED]
+
+
+# ---------------------------------------------------------------- recipes that differ from kazoo
+
+
+def test_lock_timeout_raises(kazoo: Any) -> None:
+    holder = kazoo().Lock("/lk", "holder")
+    assert holder.acquire()
+    waiter = kazoo().Lock("/lk", "waiter")
+    with pytest.raises(ke.LockTimeout):
+        waiter.acquire(timeout=0.5)
+    assert holder.contenders() == ["holder"]  # the timed-out attempt left nothing behind
+    holder.release()
+    assert waiter.acquire(timeout=30)
+    waiter.release()
+
+
+def test_a_second_acquire_waits_for_the_release(kazoo: Any) -> None:
+    lock = kazoo().Lock("/lk2", "x")
+    assert lock.acquire()
+    assert lock.acquire(timeout=0.2) is False and lock.acquire(blocking=False) is False
+    got = threading.Event()
+    t = threading.Thread(target=lambda: lock.acquire() and got.set())
+    t.start()
+    assert not got.wait(0.3)
+    lock.release()
+    assert got.wait(30)
+    t.join(30)
+    lock.release()
+
+
+def test_treecache_after_a_restart_reports_the_differences(kazoo: Any) -> None:
+    zk, other = kazoo(), kazoo()
+    for p in ("/tc/keep", "/tc/change", "/tc/drop"):
+        other.create(p, b"0", makepath=True)
+    events: List[Any] = []
+    cond = threading.Condition()
+
+    def listen(event: Any) -> None:
+        with cond:
+            events.append(event)
+            cond.notify_all()
+
+    def wait_for(etype: int, count: int = 1) -> None:
+        with cond:
+            assert cond.wait_for(lambda: sum(e.event_type == etype for e in events) >= count, 30), events
+
+    cache = TreeCache(zk, "/tc")
+    cache.listen(listen)
+    cache.start()
+    wait_for(TreeEvent.INITIALIZED)
+    assert cache.get_children("/tc") == frozenset({"keep", "change", "drop"})
+    assert cache.get_data("/tc/keep").data == b"0"
+    zk.stop()
+    other.set("/tc/change", b"1")
+    other.delete("/tc/drop")
+    other.create("/tc/new", b"n")
+    with cond:
+        events.clear()
+    zk.start()
+    wait_for(TreeEvent.INITIALIZED)
+    changes = {(e.event_type, e.event_data.path) for e in events if e.event_data is not None}
+    assert changes == {(TreeEvent.NODE_UPDATED, "/tc/change"), (TreeEvent.NODE_REMOVED, "/tc/drop"),
+                       (TreeEvent.NODE_ADDED, "/tc/new")}
+    assert cache.get_data("/tc/change").data == b"1"
+    with pytest.raises(ValueError):
+        cache.get_data("/elsewhere")
+    cache.close()
