@@ -366,3 +366,48 @@ def test_locking_queue_claim_holds_across_sides(fleet: Factory) -> None:
     assert ours.get(0.5) is None, "zkfast.kazoo got an item kazoo had claimed"
     assert theirs.consume()
     assert len(ours) == 0
+
+
+# ---------------------------------------------------------------- moving on to zkfast's own recipes
+
+
+@pytest.mark.parametrize("kazoo_side", SIDES)
+def test_kazoo_api_lock_with_extra_patterns_excludes_native_lock(fleet: Factory, make_client: Any,
+                                                                 kazoo_side: str) -> None:
+    """Step 2 of a migration: zkfast.recipe.Lock (Curator's layout) counts every
+    sequential child, kazoo's included; kazoo's Lock (either implementation)
+    counts zkfast's nodes only with ``extra_lock_patterns=["-lock-"]``. With it,
+    the two exclude each other both ways and contend fairly."""
+    from zkfast.recipe import Lock as NativeLock
+
+    theirs = fleet(kazoo_side).Lock("/step2", kazoo_side, extra_lock_patterns=["-lock-"])
+    ours = NativeLock(make_client(), "/step2", "native")
+    assert theirs.acquire(timeout=30)
+    _waits_for(theirs, ours, lambda lk: lk.acquire(timeout=60))
+    assert theirs.acquire(blocking=False) is False, "kazoo's API took a lock zkfast holds"
+    ours.release()
+    contenders = {kazoo_side: [(f"{kazoo_side}-{i}", fleet(kazoo_side).Lock(
+                      "/step2", f"{kazoo_side}-{i}", extra_lock_patterns=["-lock-"])) for i in range(2)],
+                  "native": [(f"native-{i}", NativeLock(make_client(), "/step2", f"native-{i}"))
+                             for i in range(2)]}
+    holds: List[Hold] = []
+    errors: List[BaseException] = []
+
+    def side_run(side: str) -> None:
+        try:
+            holds.extend(run_zkfast(contenders[side], ROUNDS, HOLD, PAUSE,
+                                    lambda lk: lk.acquire(timeout=60), lambda lk: lk.release(),
+                                    side=side))
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=side_run, args=(side,)) for side in contenders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(240)
+    if errors:
+        raise errors[0]
+    assert_exclusive(holds)
+    turns = handoffs(holds)
+    assert turns[(kazoo_side, "native")] > 0 and turns[("native", kazoo_side)] > 0, turns
