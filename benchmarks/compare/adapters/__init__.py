@@ -5,6 +5,7 @@ from .base import Adapter, NotApplicable
 from .kazoo_client import KazooAdapter
 from .raw_socket import RawAdapter
 from .zkfast_clients import ZkAioAdapter, ZkSyncAdapter
+from .zkfast_kazoo import ZkKazooAdapter
 
 __all__ = ["ADAPTERS", "Adapter", "NotApplicable"]
 
@@ -13,6 +14,8 @@ ADAPTERS = {
     "zk-sync-py": ZkSyncAdapter,
     "zk-aio-cy": ZkAioAdapter,
     "zk-aio-py": ZkAioAdapter,
+    "zk-kazoo-cy": ZkKazooAdapter,
+    "zk-kazoo-py": ZkKazooAdapter,
     "kazoo": KazooAdapter,
     "aiozk": AiozkAdapter,
     "raw": RawAdapter,
