@@ -364,3 +364,58 @@ def test_treecache_after_a_restart_reports_the_differences(kazoo: Any) -> None:
     with pytest.raises(ValueError):
         cache.get_data("/elsewhere")
     cache.close()
+
+
+# ---------------------------------------------------------------- nothing leaks, nothing grows
+
+
+def _threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name.startswith("zkfast"))
+
+
+def _fds() -> int:
+    import os
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_start_stop_cycles_leak_no_threads_or_fds(zk_server: ZooKeeperServer) -> None:
+    base_threads, base_fds = _threads(), _fds()
+    zk = KazooClient(zk_server.hosts, timeout=4)
+    for _ in range(15):          # the same client, restarted
+        zk.start()
+        zk.exists("/")
+        zk.stop()
+        zk.close()
+    for _ in range(15):          # fresh clients
+        other = KazooClient(zk_server.hosts, timeout=4)
+        other.start()
+        other.get_async("/").get()
+        other.stop()
+        other.close()
+    deadline = time.monotonic() + 30
+    while (_threads() > base_threads or _fds() > base_fds) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _threads() <= base_threads, [t.name for t in threading.enumerate()]
+    assert _fds() <= base_fds
+
+
+def test_repeated_disconnects_keep_one_watch(kazoo: Any, zk_proxy: TcpProxy, zk_chroot: str) -> None:
+    """Every disconnect drops the pending watch and DataWatch sets a new one:
+    neither this layer's table nor zkfast's registry may keep the old ones."""
+    zk = kazoo(zk_proxy.hosts + zk_chroot)
+    zk.create("/dw", b"0")
+    seen: List[Any] = []
+    zk.DataWatch("/dw", lambda data, stat: seen.append(data))
+    states = States(zk)
+    for i in range(20):
+        with states.cond:
+            states.seen.clear()
+        zk_proxy.drop_all()
+        states.wait_for(KazooState.CONNECTED)
+        deadline = time.monotonic() + 30
+        while len(zk._watches) != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)  # DataWatch re-reads (and re-watches) after the reconnect
+        assert len(zk._watches) == 1
+    registry = zk.native._engine.watches  # white box: zkfast's own table of this path
+    spath = zk_chroot + "/dw"
+    assert len(registry._data.get(spath, {})) + len(registry._exist.get(spath, {})) == 1
