@@ -250,3 +250,65 @@ def test_other_handlers_are_refused_clearly() -> None:
     for name in ("gevent", "eventlet"):
         with pytest.raises(ImportError, match="threading handler"):
             __import__(f"zkfast.kazoo.handlers.{name}")
+
+
+# ---------------------------------------------------------------- kazoo's watch semantics, unit level
+
+
+class _Native:
+    """Stands in for the zkfast client: records what the table takes out of its registry."""
+
+    def __init__(self) -> None:
+        self.removed: List[Any] = []
+
+    def remove_watches(self, path: str, kind: int, watcher: Any, local: bool = False) -> bool:
+        assert local
+        self.removed.append(watcher)
+        return True
+
+
+def _zk_event(etype: Any, path: str = "/p") -> Any:
+    from zkfast.events import State, WatchedEvent as ZkWatchedEvent
+    return ZkWatchedEvent(etype, State.CONNECTED, path)
+
+
+def test_one_notification_reaching_two_wrappers_calls_the_function_once() -> None:
+    from zkfast.events import EventType as ZkEvent
+    from zkfast.kazoo._watches import DATA, WatchTable
+    calls: List[Any] = []
+    table = WatchTable(lambda: KeeperState.CONNECTED)
+    native = _Native()
+    first, second = table.watcher(DATA, "/p", calls.append), table.watcher(DATA, "/p", calls.append)
+    table.registered(first, native)   # the second request's reply is not handled yet
+    event = _zk_event(ZkEvent.NODE_DATA_CHANGED)
+    first(event)
+    second(event)                     # the same notification reached both
+    assert [e.type for e in calls] == [EventType.CHANGED]
+    table.registered(second, native)  # it fired already: nothing is live
+    assert len(table) == 0
+
+
+def test_a_newer_watch_of_the_same_function_retires_the_older() -> None:
+    from zkfast.kazoo._watches import CHILD, DATA, WatchTable
+    table = WatchTable(lambda: KeeperState.CONNECTED)
+    native = _Native()
+    fn = print
+    a, b = table.watcher(DATA, "/p", fn), table.watcher(DATA, "/p", fn)
+    c = table.watcher(CHILD, "/p", fn)  # another kind: its own watch
+    for w in (a, b, c):
+        table.registered(w, native)
+    assert native.removed == [a] and len(table) == 2
+
+
+def test_a_disconnect_fires_none_once_and_forgets() -> None:
+    from zkfast.events import EventType as ZkEvent
+    from zkfast.kazoo._watches import DATA, WatchTable
+    calls: List[Any] = []
+    table = WatchTable(lambda: KeeperState.CONNECTING)
+    native = _Native()
+    w = table.watcher(DATA, "/p", calls.append)
+    table.registered(w, native)
+    table.drop_all(native, KeeperState.CONNECTING)
+    assert calls == [(EventType.NONE, KeeperState.CONNECTING, None)] and native.removed == [w]
+    w(_zk_event(ZkEvent.NODE_DATA_CHANGED))  # a late event for the dropped watch
+    assert len(calls) == 1

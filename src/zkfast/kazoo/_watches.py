@@ -4,21 +4,23 @@ zkfast keeps a session's watches across reconnects (it re-registers them with
 SetWatches). kazoo does not: when the connection drops, every pending watch
 function is called once with ``WatchedEvent(EventType.NONE, state, None)`` and
 forgotten, and recipes set new watches after the reconnect. zkfast.kazoo
-behaves like kazoo. Each watch function is wrapped in a :class:`OneShot` that
-the :class:`WatchTable` tracks; on a disconnect or a lost session the table
-fires every live wrapper with ``NONE`` and removes it from zkfast's registry
-(locally, so nothing re-registers it).
+behaves like kazoo. Each request that sets a watch registers a fresh
+:class:`OneShot` wrapper with zkfast; the :class:`WatchTable` tracks the live
+ones and, on a disconnect or a lost session, fires each with ``NONE`` and takes
+it out of zkfast's registry (locally), so nothing re-registers it.
 
-A function watches a path once per kind, as in kazoo: ``get`` and ``exists``
-share the data kind, ``get_children`` has its own; registering it again while
-it watches returns the same wrapper, so one change calls it once.
+A function watches a path once per kind, as in kazoo (``get`` and ``exists``
+share the data kind, ``get_children`` has its own): when a newer request for
+the same function and path succeeds, the older wrapper leaves zkfast's
+registry, and an event that still reaches two wrappers of one function (they
+overlapped for an instant) calls the function once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import SessionExpiredError, ZooKeeperError
 from ..events import EventType as ZkEvent
@@ -41,7 +43,7 @@ Key = Tuple[int, str, Callable[..., Any]]
 
 
 class OneShot:
-    """The zkfast watcher standing for one kazoo watch function (see module docstring)."""
+    """The zkfast watcher standing for one kazoo watch (see module docstring)."""
 
     __slots__ = ("table", "key", "fn", "status")
 
@@ -54,10 +56,10 @@ class OneShot:
     def __call__(self, event: Any) -> None:
         name = _NAMES.get(event.type)
         if name is not None:
-            if self.table.take(self):
+            if self.table.take(self, event):
                 self.fn(WatchedEvent(name, self.table.keeper_state(), event.path))
             return
-        if event.type == ZkEvent.NOT_WATCHING and self.table.take(self):
+        if event.type == ZkEvent.NOT_WATCHING and self.table.take(self, event):
             # the session ended with the watch still pending (not after a disconnect)
             state = (KeeperState.EXPIRED_SESSION if isinstance(event.error, SessionExpiredError)
                      else self.table.keeper_state())
@@ -72,30 +74,43 @@ class WatchTable:
         self.keeper_state = keeper_state
         self._lock = threading.Lock()
         self._live: Dict[Key, OneShot] = {}
+        # (key, zkfast event) last delivered: one notification reaches all of a
+        # path's watchers in a row, so a duplicate comes right after the original
+        self._last: Optional[Tuple[Key, Any]] = None
 
     def watcher(self, kind: int, path: str, fn: Callable[..., Any]) -> OneShot:
-        """The wrapper to register ``fn`` with: the live one if it already watches ``path``."""
-        key = (kind, path, fn)
-        live = self._live.get(key)
-        if live is not None and live.status == _LIVE:
-            return live
-        return OneShot(self, key)
+        """A new wrapper for a request setting ``fn`` on ``path``."""
+        return OneShot(self, (kind, path, fn))
 
-    def registered(self, w: OneShot) -> None:
-        """The request that set ``w`` succeeded: it is live now (unless it fired already)."""
+    def registered(self, w: OneShot, native: Any) -> None:
+        """The request that set ``w`` succeeded (zkfast holds ``w`` now): it is
+        the function's live watch; an older one of the same function and path
+        leaves zkfast's registry (the server's watch is the same)."""
+        older = None
         with self._lock:
-            if w.status == _NEW:
-                w.status = _LIVE
-                self._live[w.key] = w
+            if w.status != _NEW:
+                return  # it fired (or was dropped) already
+            w.status = _LIVE
+            older = self._live.get(w.key)
+            self._live[w.key] = w
+            if older is not None:
+                older.status = _DEAD
+        if older is not None:
+            self._forget(native, older)
 
-    def take(self, w: OneShot) -> bool:
-        """``w`` fires: True if it was not fired or dropped before."""
+    def take(self, w: OneShot, event: Any) -> bool:
+        """``w`` fires with ``event``: True if its function should hear it (not
+        fired or dropped before, and not a duplicate of the same notification)."""
         with self._lock:
             if w.status == _DEAD:
                 return False
             w.status = _DEAD
             if self._live.get(w.key) is w:
                 del self._live[w.key]
+            last = self._last
+            if last is not None and last[0] == w.key and last[1] is event:
+                return False
+            self._last = (w.key, event)
             return True
 
     def drop_all(self, native: Any, state: str, notify: bool = True) -> None:
@@ -105,15 +120,11 @@ class WatchTable:
         with self._lock:
             dropped: List[OneShot] = list(self._live.values())
             self._live.clear()
+            self._last = None
             for w in dropped:
                 w.status = _DEAD
         for w in dropped:
-            kind, path, _fn = w.key
-            try:
-                native.remove_watches(path, WatcherType.DATA if kind == DATA else WatcherType.CHILDREN,
-                                      w, local=True)
-            except ZooKeeperError:
-                pass  # already gone from zkfast's registry (fired, or the session ended)
+            self._forget(native, w)
         if notify:
             event = WatchedEvent(EventType.NONE, state, None)
             for w in dropped:
@@ -121,6 +132,17 @@ class WatchTable:
                     w.fn(event)
                 except Exception:  # noqa: BLE001 - one watch function must not stop the others
                     log.exception("watch function %r raised", w.fn)
+
+    @staticmethod
+    def _forget(native: Any, w: OneShot) -> None:
+        """Take ``w`` out of zkfast's registry (locally: the server's watch fires
+        into nothing, or goes with the connection)."""
+        kind, path, _fn = w.key
+        try:
+            native.remove_watches(path, WatcherType.DATA if kind == DATA else WatcherType.CHILDREN,
+                                  w, local=True)
+        except ZooKeeperError:
+            pass  # already gone from zkfast's registry (fired, or the session ended)
 
     def __len__(self) -> int:
         return len(self._live)

@@ -684,11 +684,12 @@ class KazooClient:
                 raise kazoo_error(e) from e
             return None if stat is None else _znode(ZnodeStat, stat)
         w = self._watcher(DATA, p, watch)
+        native = self._native
         try:
-            stat = self._native.exists(p, w)
+            stat = native.exists(p, w)
         except ZooKeeperError as e:
             raise kazoo_error(e) from e
-        self._watches.registered(w)
+        self._watches.registered(w, native)
         return None if stat is None else _znode(ZnodeStat, stat)
 
     def exists_async(self, path: str, watch: Optional[Callable[..., Any]] = None) -> Any:
@@ -707,11 +708,12 @@ class KazooClient:
                 raise kazoo_error(e) from e
             return data, _znode(ZnodeStat, stat)
         w = self._watcher(DATA, p, watch)
+        native = self._native
         try:
-            data, stat = self._native.get(p, w)
+            data, stat = native.get(p, w)
         except ZooKeeperError as e:
             raise kazoo_error(e) from e
-        self._watches.registered(w)
+        self._watches.registered(w, native)
         return data, _znode(ZnodeStat, stat)
 
     def get_async(self, path: str, watch: Optional[Callable[..., Any]] = None) -> Any:
@@ -737,12 +739,13 @@ class KazooClient:
         except (KeyError, TypeError):
             p = self._norm(path)
         w = self._watcher(CHILD, p, watch) if watch else None
+        native = self._native
         try:
-            value = self._native.get_children(p, w, include_data)
+            value = native.get_children(p, w, include_data)
         except ZooKeeperError as e:
             raise kazoo_error(e) from e
         if w is not None:
-            self._watches.registered(w)
+            self._watches.registered(w, native)
         return _children(value)
 
     def get_children_async(self, path: str, watch: Optional[Callable[..., Any]] = None,
@@ -772,9 +775,10 @@ class KazooClient:
         except (KeyError, TypeError):
             p = self._norm(path)
         w = self._watcher(kind, p, watch) if watch and kind is not None else None
+        native = self._native
         try:
-            fut = getattr(self._native, method)(p, w, *args) if kind is not None else \
-                getattr(self._native, method)(p)
+            fut = getattr(native, method)(p, w, *args) if kind is not None else \
+                getattr(native, method)(p)
         except ZooKeeperError as e:
             return failed_result(self.handler, kazoo_error(e))
         if w is not None:
@@ -782,7 +786,7 @@ class KazooClient:
 
             def set_once_done(f: Any) -> None:
                 if f.exception() is None:
-                    watches.registered(w)
+                    watches.registered(w, native)
             fut.add_done_callback(set_once_done)
         return RequestResult(fut, conv, self.handler)
 
