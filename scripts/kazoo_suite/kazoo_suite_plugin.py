@@ -114,7 +114,11 @@ def pytest_report_header(config: pytest.Config) -> List[str]:
     import kazoo
 
     where = getattr(kazoo, "__file__", "?")
-    return [f"kazoo suite target: {TARGET} (import kazoo -> {where})"]
+    lines = [f"kazoo suite target: {TARGET} (import kazoo -> {where})"]
+    if TARGET == "zkfast":
+        import zkfast
+        lines.append(f"zkfast codec backend: {zkfast.codec_backend}")
+    return lines
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:
