@@ -419,3 +419,20 @@ def test_repeated_disconnects_keep_one_watch(kazoo: Any, zk_proxy: TcpProxy, zk_
     registry = zk.native._engine.watches  # white box: zkfast's own table of this path
     spath = zk_chroot + "/dw"
     assert len(registry._data.get(spath, {})) + len(registry._exist.get(spath, {})) == 1
+
+
+def test_tls_arguments_and_the_harness_connection_loss(zk_tls_server: ZooKeeperServer) -> None:
+    zk = KazooClient(zk_tls_server.secure_hosts, use_ssl=True, ca=zk_tls_server.ca_file,
+                     certfile=zk_tls_server.client_cert_file, keyfile=zk_tls_server.client_key_file)
+    try:
+        zk.start(30)
+        zk.ensure_path("/tls")
+        assert zk.command(b"ruok") == "imok"  # the four-letter word goes over TLS too
+        states = States(zk)
+        zk._drop_connection()  # TLS owns the socket: cut through a duplicate descriptor
+        states.wait_for(KazooState.CONNECTED)
+        assert states.seen[0] == KazooState.SUSPENDED and zk.exists("/tls") is not None
+    finally:
+        zk.stop()
+    with pytest.raises(ValueError):
+        KazooClient(zk_tls_server.secure_hosts, use_ssl=True, verify_certs=False, check_hostname=True)

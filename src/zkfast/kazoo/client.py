@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import socket
 import threading
 import warnings
-import weakref
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
@@ -216,7 +216,7 @@ class KazooClient:
         self._native: Any = _OFFLINE
         self._watches = WatchTable(lambda: self._state)
         self._paths: Dict[Any, str] = {}
-        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._sockets: Dict[int, Any] = {}  # descriptor -> peer of each connection opened
         self._expect_expiry = False
 
         self._conn_retry, self._retry = self._retries(connection_retry, command_retry, kwargs)
@@ -453,7 +453,14 @@ class KazooClient:
 
     def _open_socket(self, address: Tuple[str, int], timeout: float) -> socket.socket:
         sock = socket.create_connection(address, timeout)
-        self._sockets.add(sock)
+        # Remembered for the harness's connection loss: the descriptor and the peer,
+        # since a TLS wrapper takes the socket object's descriptor over.
+        sockets = self._sockets
+        fd = sock.fileno()
+        sockets.pop(fd, None)
+        sockets[fd] = sock.getpeername()
+        while len(sockets) > 8:  # the live connection is among the latest few
+            del sockets[next(iter(sockets))]
         return sock
 
     def start(self, timeout: float = 15) -> None:
@@ -521,7 +528,7 @@ class KazooClient:
         On a started client this raises (stop it first), as in kazoo."""
         if not self._stopped.is_set():
             raise KazooException("Cannot close connection until it is stopped")
-        self._sockets = weakref.WeakSet()
+        self._sockets.clear()
 
     def _call(self, request: Any, async_object: Any) -> Optional[bool]:
         """kazoo's test hooks: ``_CONNECTION_DROP`` drops the connection (the
@@ -537,15 +544,21 @@ class KazooClient:
 
     def _drop_connection(self) -> None:
         """Cut the live connection from this side (the test harness's connection loss)."""
-        for sock in list(self._sockets):
+        for fd, peer in list(self._sockets.items()):
             try:
-                fd = sock.fileno()
-                if fd >= 0:
-                    sock.shutdown(socket.SHUT_RDWR)
-                else:  # TLS took the descriptor over: shut the connection through a duplicate
-                    continue
+                probe = socket.socket(fileno=os.dup(fd))  # the same connection, TLS or not
             except OSError:
-                pass
+                del self._sockets[fd]  # closed meanwhile
+                continue
+            try:
+                if probe.getpeername() == peer:  # still ours, not a reused descriptor
+                    probe.shutdown(socket.SHUT_RDWR)
+                else:
+                    del self._sockets[fd]
+            except OSError:
+                del self._sockets[fd]
+            finally:
+                probe.close()
 
     def _expire_session(self, plain_hosts: str) -> None:
         """Have the server expire this client's session (the test harness's
@@ -559,7 +572,8 @@ class KazooClient:
         try:
             for attempt in range(10):
                 try:
-                    # generous: a freshly started or busy ensemble can be slow to confirm it
+                    # generous: a freshly started or busy ensemble can be slow to confirm it;
+                    # False means the server had expired it already: the client hears that too
                     expire_session(plain_hosts, session_id, passwd, timeout=30.0)
                     return
                 except ConnectionError:
