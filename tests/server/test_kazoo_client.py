@@ -436,3 +436,39 @@ def test_tls_arguments_and_the_harness_connection_loss(zk_tls_server: ZooKeeperS
         zk.stop()
     with pytest.raises(ValueError):
         KazooClient(zk_tls_server.secure_hosts, use_ssl=True, verify_certs=False, check_hostname=True)
+
+
+def test_lock_timeout_holds_while_disconnected_and_cleanup_follows(kazoo: Any, zk_proxy: TcpProxy,
+                                                                   zk_chroot: str) -> None:
+    """A waiting acquire whose deadline passes while the client is disconnected
+    raises LockTimeout then, not a session timeout later (its requests would wait
+    for the reconnect); its node is deleted once the client is back."""
+    holder = kazoo().Lock("/dl", "holder")
+    assert holder.acquire()
+    waiter_client = kazoo(zk_proxy.hosts + zk_chroot, timeout=30)
+    waiter = waiter_client.Lock("/dl", "waiter")
+    outcome: List[Any] = []
+
+    def wait_in_line() -> None:
+        try:
+            outcome.append(waiter.acquire(timeout=3))
+        except ke.LockTimeout as e:
+            outcome.append(e)
+    t = threading.Thread(target=wait_in_line)
+    t.start()
+    deadline = time.monotonic() + 30
+    while holder.contenders() != ["holder", "waiter"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert holder.contenders() == ["holder", "waiter"]
+    zk_proxy.refuse()
+    zk_proxy.drop_all()
+    t.join(20)  # the network stays down meanwhile; a request would wait up to 30 s
+    assert not t.is_alive(), "the acquire outlived its deadline while disconnected"
+    assert len(outcome) == 1 and isinstance(outcome[0], ke.LockTimeout), outcome
+    assert not waiter_client.connected
+    zk_proxy.refuse(False)
+    deadline = time.monotonic() + 30
+    while holder.contenders() != ["holder"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert holder.contenders() == ["holder"], "the abandoned contender stayed in line"
+    holder.release()

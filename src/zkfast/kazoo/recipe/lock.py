@@ -62,6 +62,23 @@ def _left(deadline: Optional[float]) -> Optional[float]:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
+def _connected_by(client: Any, deadline: Optional[float]) -> None:
+    """Wait, at most until ``deadline``, for the client to be connected; raise
+    LockTimeout when it passes first. (A request made while disconnected waits
+    for the reconnect, up to a session timeout: a deadline must not.)"""
+    if deadline is None or client.connected:
+        return
+    live = getattr(client, "_live", None)  # zkfast.kazoo's connected event
+    while not client.connected:
+        left = _left(deadline)
+        if left == 0:
+            raise LockTimeout("not connected within the timeout")
+        if live is not None:
+            live.wait(left)
+        else:
+            time.sleep(min(0.05, left or 0.05))
+
+
 class Lock:
     """kazoo's exclusive lock (see the module docstring for the node layout).
 
@@ -158,6 +175,7 @@ class Lock:
         return True
 
     def _inner_acquire(self, blocking: bool, deadline: Optional[float], ephemeral: bool) -> bool:
+        _connected_by(self.client, deadline)
         if not self.assured_path:
             self._ensure_path()
         node = None
@@ -174,6 +192,7 @@ class Lock:
             self.wake_event.clear()
             if self.cancelled:
                 raise CancelledError(f"acquiring {self.path} was cancelled")
+            _connected_by(self.client, deadline)
             predecessor = self._get_predecessor(node)
             if predecessor is None:
                 return True
@@ -227,6 +246,10 @@ class Lock:
     def _best_effort_cleanup(self) -> None:
         prefix, node = self.prefix, self.node
         self.node = None
+        if not self.client.connected:
+            # don't hold the caller until the reconnect: finish it then
+            _CleanupAfterReconnect(self.client, self.path, prefix).arm()
+            return
         try:
             node = node or self._find_node()
             if node:
@@ -390,6 +413,7 @@ class Semaphore:
         return self.is_acquired
 
     def _inner_acquire(self, blocking: bool, deadline: Optional[float]) -> bool:
+        _connected_by(self.client, deadline)
         self._session_expired = False
         self.client.add_listener(self._watch_session)
         if not self.assured_path:
@@ -402,6 +426,7 @@ class Semaphore:
                 return False
             while True:
                 self.wake_event.clear()
+                _connected_by(self.client, deadline)
                 if self._get_lease():
                     return True
                 if not blocking:
