@@ -52,16 +52,20 @@ from ._watches import CHILD, DATA, WatchTable
 from .exceptions import (
     AuthFailedError,
     ConfigurationError,
+    ConnectionClosedError,
     ConnectionLoss,
     InvalidACLError,
     KazooException,
+    NodeExistsError,
     NoNodeError,
+    SessionExpiredError,
+    WriterNotClosedException,
 )
 from .handlers.threading import SequentialThreadingHandler
 from .hosts import collect_hosts
 from .protocol.connection import _CONNECTION_DROP, _SESSION_EXPIRED
 from .protocol.paths import normpath
-from .protocol.states import KazooState, KeeperState, ZnodeStat
+from .protocol.states import Callback, EventType, KazooState, KeeperState, WatchedEvent, ZnodeStat
 from .recipe.barrier import Barrier, DoubleBarrier
 from .recipe.counter import Counter
 from .recipe.election import Election
@@ -74,7 +78,16 @@ from .recipe.watchers import ChildrenWatch, DataWatch
 from .retry import KazooRetry
 from .security import ACL, OPEN_ACL_UNSAFE, Id
 
-__all__ = ["KazooClient", "TransactionRequest"]
+# kazoo's client module also hands out these names, and code imports them from there
+# (``from kazoo.client import KazooClient, KazooState``).
+__all__ = ["KazooClient", "TransactionRequest", "KazooState", "KeeperState", "EventType",
+           "WatchedEvent", "Callback", "ZnodeStat", "ACL", "OPEN_ACL_UNSAFE", "KazooRetry",
+           "AuthFailedError", "ConfigurationError", "ConnectionClosedError", "ConnectionLoss",
+           "KazooException", "NoNodeError", "NodeExistsError", "SessionExpiredError",
+           "WriterNotClosedException", "SequentialThreadingHandler", "Barrier", "DoubleBarrier",
+           "Counter", "Election", "NonBlockingLease", "MultiNonBlockingLease", "Lock", "ReadLock",
+           "WriteLock", "Semaphore", "SetPartitioner", "Party", "ShallowParty", "Queue",
+           "LockingQueue", "ChildrenWatch", "DataWatch"]
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """kazoo's test harness (``KazooTestHarness``, ``KazooTestCase``) on zkfast.testing.
 
 Each test gets a client chrooted to a fresh ``/kazootests<hex>`` on a shared
-3-server cluster (:mod:`zkfast.kazoo.testing.cluster`), ``self.client``;
+3-server cluster (:mod:`zkfast.kazoo.testing.common`), ``self.client``;
 ``self._get_client()`` makes more. Two faults:
 
 * ``lose_connection(event_factory)``: the client's connection is cut; it
@@ -31,7 +31,7 @@ from typing import Any, Callable, List, Optional
 from ..client import KazooClient
 from ..exceptions import KazooException
 from ..protocol.states import KazooState
-from .cluster import ZookeeperCluster, get_global_cluster
+from .common import ZookeeperCluster, get_global_cluster
 
 __all__ = ["KazooTestHarness", "KazooTestCase"]
 

@@ -27,7 +27,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from ...testing import Ensemble, ZooKeeperServer
 
-__all__ = ["ZookeeperCluster", "get_global_cluster", "SUPERUSER_PASSWORD"]
+__all__ = ["ZookeeperCluster", "ManagedZooKeeper", "get_global_cluster", "SUPERUSER_PASSWORD"]
 
 SUPERUSER_PASSWORD = "test"
 _JAAS_DIGEST = """Server {
@@ -40,7 +40,7 @@ _ENV = ("ZOOKEEPER_CLUSTER_SIZE", "ZOOKEEPER_OBSERVER_START_ID", "ZOOKEEPER_JAAS
         "ZOOKEEPER_LOCAL_SESSION_RO")
 
 
-class ManagedServer:
+class ManagedZooKeeper:
     """One member, with kazoo's names: ``address``, ``secure_address``,
     ``running``, ``run()``, ``stop()``."""
 
@@ -90,12 +90,12 @@ class ZookeeperCluster:
         self.ensemble = Ensemble(voters, observers=size - voters, tls=True, reconfig=True,
                                  superuser_password=SUPERUSER_PASSWORD, read_only=local_sessions,
                                  extra_config=extra, jvm_flags=flags)
-        self._servers = [ManagedServer(s) for s in self.ensemble.servers]
+        self._servers = [ManagedZooKeeper(s) for s in self.ensemble.servers]
 
-    def __getitem__(self, i: int) -> ManagedServer:
+    def __getitem__(self, i: int) -> ManagedZooKeeper:
         return self._servers[i]
 
-    def __iter__(self) -> Iterator[ManagedServer]:
+    def __iter__(self) -> Iterator[ManagedZooKeeper]:
         return iter(self._servers)
 
     def __len__(self) -> int:
