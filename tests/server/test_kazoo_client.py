@@ -216,6 +216,13 @@ def test_start_timeout_and_handler_checks(zk_server: ZooKeeperServer) -> None:
         KazooClient(handler=SequentialThreadingHandler)  # the class, not an instance
     with pytest.raises(TypeError):
         KazooClient(no_such_option=1)
+    for bad in (0, -1, "10", None):
+        with pytest.raises(ke.ConfigurationError):
+            KazooClient(timeout=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        KazooClient(hosts="host:notaport")
+    with pytest.raises(TypeError):
+        KazooClient(hosts=42)  # type: ignore[arg-type]
 
 
 def test_set_hosts_takes_effect_at_the_next_connect(zk_server: ZooKeeperServer, kazoo: Any) -> None:

@@ -211,6 +211,8 @@ class KazooClient:
         if use_ssl:  # a bad TLS setup fails here, not at the first connect
             _tls.ssl_context(ca, certfile, keyfile, keyfile_password, verify_certs, check_hostname)
         self.read_only = read_only
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ConfigurationError(f"timeout must be a positive number of seconds, not {timeout!r}")
         self._session_timeout = int(timeout * 1000)  # kazoo keeps milliseconds
         self._timeout = float(timeout)
         self._client_id = client_id
