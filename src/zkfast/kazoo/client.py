@@ -340,6 +340,11 @@ class KazooClient:
         return None if n is _OFFLINE else n
 
     @property
+    def last_zxid(self) -> int:
+        """The last zxid seen from the server (0 before the first reply)."""
+        return int(getattr(self._native.requests, "last_zxid", 0)) if self._native is not _OFFLINE else 0
+
+    @property
     def client_state(self) -> str:
         """The session state (:class:`KeeperState`)."""
         return self._state

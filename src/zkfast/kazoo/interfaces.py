@@ -30,14 +30,14 @@ class IHandler:
     def stop(self) -> None:
         """Stop the callback workers; returns once they stopped."""
 
-    def select(self, *args: Any, **kwargs: Any) -> Any:
-        """``select.select``'s signature and result."""
+    def select(self) -> Any:
+        """``select.select``'s arguments and result."""
 
     def socket(self) -> Any:
         """A new TCP socket."""
 
-    def create_connection(self, *args: Any, **kwargs: Any) -> Any:
-        """A connected TCP socket (``socket.create_connection``-like)."""
+    def create_connection(self) -> Any:
+        """A connected TCP socket (``socket.create_connection``'s arguments)."""
 
     def event_object(self) -> Any:
         """A ``threading.Event``-like object."""

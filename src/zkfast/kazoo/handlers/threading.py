@@ -31,6 +31,30 @@ log = logging.getLogger(__name__)
 _STOP: Any = object()  # tells a worker to end
 
 
+def _select(rlist: Any, wlist: Any, xlist: Any,
+            timeout: Optional[float] = None) -> Tuple[List[Any], List[Any], List[Any]]:
+    if not hasattr(select, "poll"):
+        return select.select(rlist, wlist, xlist, timeout)
+    poller = select.poll()
+    by_fd: Dict[int, List[Any]] = {}
+    for objs, mask in ((rlist, select.POLLIN | select.POLLPRI), (wlist, select.POLLOUT)):
+        for obj in objs:
+            fd = obj if isinstance(obj, int) else obj.fileno()
+            by_fd.setdefault(fd, [0, []])
+            by_fd[fd][0] |= mask
+            by_fd[fd][1].append((obj, mask))
+    for fd, (mask, _) in by_fd.items():
+        poller.register(fd, mask)
+    ready = poller.poll(None if timeout is None else int(timeout * 1000))
+    r: List[Any] = []
+    w: List[Any] = []
+    for fd, events in ready:
+        for obj, mask in by_fd[fd][1]:
+            if events & mask or events & (select.POLLERR | select.POLLHUP):
+                (w if mask == select.POLLOUT else r).append(obj)
+    return r, w, []
+
+
 class KazooTimeoutError(Exception):
     """A wait ran out of time (``result.get(timeout=...)``, ``client.start(timeout)``)."""
 
@@ -104,29 +128,10 @@ class SequentialThreadingHandler:
             self.callback_queue = self.queue_impl()
             self.completion_queue = self.queue_impl()
 
-    def select(self, rlist: Any, wlist: Any, xlist: Any,
-               timeout: Optional[float] = None) -> Tuple[List[Any], List[Any], List[Any]]:
-        """``select.select`` for any number of descriptors (poll underneath where it exists)."""
-        if not hasattr(select, "poll"):
-            return select.select(rlist, wlist, xlist, timeout)
-        poller = select.poll()
-        by_fd: Dict[int, List[Any]] = {}
-        for objs, mask in ((rlist, select.POLLIN | select.POLLPRI), (wlist, select.POLLOUT)):
-            for obj in objs:
-                fd = obj if isinstance(obj, int) else obj.fileno()
-                by_fd.setdefault(fd, [0, []])
-                by_fd[fd][0] |= mask
-                by_fd[fd][1].append((obj, mask))
-        for fd, (mask, _) in by_fd.items():
-            poller.register(fd, mask)
-        ready = poller.poll(None if timeout is None else int(timeout * 1000))
-        r: List[Any] = []
-        w: List[Any] = []
-        for fd, events in ready:
-            for obj, mask in by_fd[fd][1]:
-                if events & mask or events & (select.POLLERR | select.POLLHUP):
-                    (w if mask == select.POLLOUT else r).append(obj)
-        return r, w, []
+    def select(self, *args: Any, **kwargs: Any) -> Tuple[List[Any], List[Any], List[Any]]:
+        """``select.select(rlist, wlist, xlist[, timeout])`` for any number of
+        descriptors (poll underneath where it exists)."""
+        return _select(*args, **kwargs)
 
     def socket(self) -> _socket.socket:
         """A new TCP socket (TCP_NODELAY set)."""
@@ -134,11 +139,11 @@ class SequentialThreadingHandler:
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         return sock
 
-    def create_connection(self, address: Tuple[str, int], timeout: Optional[float] = None,
-                          **kwargs: Any) -> _socket.socket:
-        """A connected TCP socket (TCP_NODELAY set); TLS arguments as the client's."""
+    def create_connection(self, *args: Any, **kwargs: Any) -> _socket.socket:
+        """``create_connection(address, timeout=None, ...)``: a connected TCP
+        socket (TCP_NODELAY set); TLS arguments (``use_ssl``, ``ca``, ...) as the client's."""
         from .._tls import open_connection
-        return open_connection(address, timeout, **kwargs)
+        return open_connection(*args, **kwargs)
 
     def create_socket_pair(self) -> Tuple[_socket.socket, _socket.socket]:
         return _socket.socketpair()

@@ -88,13 +88,19 @@ class NodeData(tuple):  # type: ignore[type-arg]
 
 class TreeNode:
     """kazoo's name for its per-node record. Nodes here live in zkfast's cache;
-    the class exists so that code importing the name keeps working."""
+    the class exists, with kazoo's constructor, so that code importing the name
+    keeps working."""
 
-    __slots__ = ("path", "data")
+    __slots__ = ("tree", "path", "parent")
 
-    def __init__(self, path: str, data: Optional[NodeData] = None) -> None:
+    STATE_PENDING = 0
+    STATE_LIVE = 1
+    STATE_DEAD = 2
+
+    def __init__(self, tree: Any, path: str, parent: Optional[TreeNode]) -> None:
+        self.tree = tree
         self.path = path
-        self.data = data
+        self.parent = parent
 
 
 _TYPES = {

@@ -23,7 +23,7 @@ import atexit
 import os
 import tempfile
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ...testing import Ensemble, ZooKeeperServer
 
@@ -76,20 +76,36 @@ class ZookeeperCluster:
     ``start()``, ``stop()``, ``terminate()``, ``get_logs()``,
     ``get_ssl_client_configuration()``."""
 
-    def __init__(self, size: int = 3, observer_start_id: int = -1, jaas: Optional[str] = None,
-                 local_sessions: bool = False) -> None:
+    def __init__(self, install_path: Optional[str] = None, classpath: Optional[str] = None,
+                 size: int = 3, port_offset: int = 20000, observer_start_id: int = -1,
+                 configuration_entries: Sequence[str] = (),
+                 java_system_properties: Sequence[str] = (),
+                 jaas_config: Optional[str] = None) -> None:
+        """kazoo's parameters. ``install_path`` / ``classpath`` name the ZooKeeper
+        to run (else :mod:`zkfast.testing` finds it); ``port_offset`` is not used
+        (free ports are picked); ``configuration_entries`` are extra ``key=value``
+        zoo.cfg lines, ``java_system_properties`` extra JVM flags, ``jaas_config``
+        the text of the JAAS file (and turns on SASL authentication)."""
+        if classpath:
+            os.environ["ZKFAST_ZK_CLASSPATH"] = classpath
+        elif install_path:
+            os.environ["ZKFAST_ZK_HOME"] = install_path
         voters = size if observer_start_id < 1 else min(size, observer_start_id - 1)
         self._workdir = tempfile.mkdtemp(prefix="zkfast-kazoo-cluster-")
-        flags = ["-Dreadonlymode.enabled=true", "-Dfile.encoding=UTF-8"]
+        flags = ["-Dreadonlymode.enabled=true", "-Dfile.encoding=UTF-8", *java_system_properties]
         extra: Dict[str, object] = {}
-        if jaas == "digest":
+        for line in configuration_entries:
+            key, _, value = line.partition("=")
+            extra[key.strip()] = value.strip()
+        if jaas_config:
             jaas_file = Path(self._workdir, "jaas.conf")
-            jaas_file.write_text(_JAAS_DIGEST)
+            jaas_file.write_text(jaas_config)
             flags.append(f"-Djava.security.auth.login.config={jaas_file}")
             extra["authProvider.1"] = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
-        self.ensemble = Ensemble(voters, observers=size - voters, tls=True, reconfig=True,
-                                 superuser_password=SUPERUSER_PASSWORD, read_only=local_sessions,
-                                 extra_config=extra, jvm_flags=flags)
+        self._ensemble_args: Dict[str, Any] = dict(
+            n=voters, observers=size - voters, tls=True, reconfig=True,
+            superuser_password=SUPERUSER_PASSWORD, extra_config=extra, jvm_flags=flags)
+        self.ensemble = Ensemble(**self._ensemble_args)
         self._servers = [ManagedZooKeeper(s) for s in self.ensemble.servers]
 
     def __getitem__(self, i: int) -> ManagedZooKeeper:
@@ -113,8 +129,17 @@ class ZookeeperCluster:
         """Stop every member and delete its data."""
         self.ensemble.close()
 
+    def reset(self) -> None:
+        """Stop every member and start over with empty data (``start()`` runs it)."""
+        self.ensemble.close()
+        self.ensemble = Ensemble(**self._ensemble_args)
+        self._servers = [ManagedZooKeeper(s) for s in self.ensemble.servers]
+
     def get_logs(self) -> List[str]:
         return [line for s in self._servers for line in s.get_logs()]
+
+    def perform_ssl_certs_generation(self) -> None:
+        """Nothing to do: the test CA and certificates were made with the ensemble."""
 
     def get_ssl_client_configuration(self) -> Dict[str, bytes]:
         """PEM ``client_key``, ``client_cert`` and ``ca_cert`` for TLS clients."""
@@ -140,8 +165,12 @@ def get_global_cluster() -> ZookeeperCluster:
         _cluster.terminate()
         _cluster = None
     size, observer_start, jaas, local_ro = config
+    local = "true" if (local_ro or "").lower() == "true" else "false"
+    # local sessions: a read-only server accepts clients only with them
+    entries = [f"localSessionsEnabled={local}", f"localSessionsUpgradingEnabled={local}"]
     cluster = ZookeeperCluster(size=int(size or 3), observer_start_id=int(observer_start or -1),
-                               jaas=jaas, local_sessions=(local_ro or "").lower() == "true")
+                               configuration_entries=entries,
+                               jaas_config=_JAAS_DIGEST if jaas == "digest" else None)
     _cluster, _config = cluster, config
     return cluster
 
