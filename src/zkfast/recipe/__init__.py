@@ -43,17 +43,20 @@ from .lock import (
     WriteLock,
 )
 from .party import AsyncParty, AsyncShallowParty, Party, ShallowParty
+from .persistent import AsyncPersistentNode, PersistentNode
 from .queue import AsyncLockingQueue, AsyncQueue, LockingQueue, Queue
 from .semaphore import AsyncSemaphore, Semaphore
+from .ttl_node import AsyncPersistentTtlNode, PersistentTtlNode
 from .watchers import AsyncChildrenWatch, AsyncDataWatch, ChildrenWatch, DataWatch
 
 __all__ = [
     "Lock", "ReadLock", "WriteLock", "MultiLock", "Semaphore", "Election", "LeaderLatch",
     "Counter", "Barrier", "DoubleBarrier", "Party", "ShallowParty", "Queue", "LockingQueue",
     "DataWatch", "ChildrenWatch", "TreeCache", "TreeEvent", "TreeEventType", "NodeData",
-    "walk", "get_tree", "delete_tree",
+    "walk", "get_tree", "delete_tree", "PersistentNode", "PersistentTtlNode",
     "AsyncLock", "AsyncReadLock", "AsyncWriteLock", "AsyncMultiLock", "AsyncSemaphore",
     "AsyncElection", "AsyncLeaderLatch", "AsyncCounter", "AsyncBarrier", "AsyncDoubleBarrier",
     "AsyncParty", "AsyncShallowParty", "AsyncQueue", "AsyncLockingQueue", "AsyncDataWatch",
     "AsyncChildrenWatch", "AsyncTreeCache", "walk_async", "get_tree_async", "delete_tree_async",
+    "AsyncPersistentNode", "AsyncPersistentTtlNode",
 ]
