@@ -44,6 +44,7 @@ from .lock import (
 )
 from .party import AsyncParty, AsyncShallowParty, Party, ShallowParty
 from .persistent import AsyncPersistentNode, PersistentNode
+from .persistent_watcher import AsyncPersistentWatcher, PersistentWatcher
 from .queue import AsyncLockingQueue, AsyncQueue, LockingQueue, Queue
 from .semaphore import AsyncSemaphore, Semaphore
 from .ttl_node import AsyncPersistentTtlNode, PersistentTtlNode
@@ -54,9 +55,10 @@ __all__ = [
     "Counter", "Barrier", "DoubleBarrier", "Party", "ShallowParty", "Queue", "LockingQueue",
     "DataWatch", "ChildrenWatch", "TreeCache", "TreeEvent", "TreeEventType", "NodeData",
     "walk", "get_tree", "delete_tree", "PersistentNode", "PersistentTtlNode",
+    "PersistentWatcher",
     "AsyncLock", "AsyncReadLock", "AsyncWriteLock", "AsyncMultiLock", "AsyncSemaphore",
     "AsyncElection", "AsyncLeaderLatch", "AsyncCounter", "AsyncBarrier", "AsyncDoubleBarrier",
     "AsyncParty", "AsyncShallowParty", "AsyncQueue", "AsyncLockingQueue", "AsyncDataWatch",
     "AsyncChildrenWatch", "AsyncTreeCache", "walk_async", "get_tree_async", "delete_tree_async",
-    "AsyncPersistentNode", "AsyncPersistentTtlNode",
+    "AsyncPersistentNode", "AsyncPersistentTtlNode", "AsyncPersistentWatcher",
 ]
