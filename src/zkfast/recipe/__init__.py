@@ -32,6 +32,7 @@ from .bulk import delete_tree, delete_tree_async, get_tree, get_tree_async, walk
 from .cache import AsyncTreeCache, NodeData, TreeCache, TreeEvent, TreeEventType
 from .counter import AsyncCounter, Counter
 from .election import AsyncElection, AsyncLeaderLatch, Election, LeaderLatch
+from .group import AsyncGroupMember, GroupMember
 from .lock import (
     AsyncLock,
     AsyncMultiLock,
@@ -55,10 +56,11 @@ __all__ = [
     "Counter", "Barrier", "DoubleBarrier", "Party", "ShallowParty", "Queue", "LockingQueue",
     "DataWatch", "ChildrenWatch", "TreeCache", "TreeEvent", "TreeEventType", "NodeData",
     "walk", "get_tree", "delete_tree", "PersistentNode", "PersistentTtlNode",
-    "PersistentWatcher",
+    "PersistentWatcher", "GroupMember",
     "AsyncLock", "AsyncReadLock", "AsyncWriteLock", "AsyncMultiLock", "AsyncSemaphore",
     "AsyncElection", "AsyncLeaderLatch", "AsyncCounter", "AsyncBarrier", "AsyncDoubleBarrier",
     "AsyncParty", "AsyncShallowParty", "AsyncQueue", "AsyncLockingQueue", "AsyncDataWatch",
     "AsyncChildrenWatch", "AsyncTreeCache", "walk_async", "get_tree_async", "delete_tree_async",
     "AsyncPersistentNode", "AsyncPersistentTtlNode", "AsyncPersistentWatcher",
+    "AsyncGroupMember",
 ]
