@@ -48,6 +48,7 @@ from .persistent import AsyncPersistentNode, PersistentNode
 from .persistent_watcher import AsyncPersistentWatcher, PersistentWatcher
 from .queue import AsyncLockingQueue, AsyncQueue, LockingQueue, Queue
 from .semaphore import AsyncSemaphore, Semaphore
+from .shared import AsyncSharedCount, AsyncSharedValue, SharedCount, SharedValue, VersionedValue
 from .ttl_node import AsyncPersistentTtlNode, PersistentTtlNode
 from .watchers import AsyncChildrenWatch, AsyncDataWatch, ChildrenWatch, DataWatch
 
@@ -56,11 +57,11 @@ __all__ = [
     "Counter", "Barrier", "DoubleBarrier", "Party", "ShallowParty", "Queue", "LockingQueue",
     "DataWatch", "ChildrenWatch", "TreeCache", "TreeEvent", "TreeEventType", "NodeData",
     "walk", "get_tree", "delete_tree", "PersistentNode", "PersistentTtlNode",
-    "PersistentWatcher", "GroupMember",
+    "PersistentWatcher", "GroupMember", "SharedValue", "SharedCount", "VersionedValue",
     "AsyncLock", "AsyncReadLock", "AsyncWriteLock", "AsyncMultiLock", "AsyncSemaphore",
     "AsyncElection", "AsyncLeaderLatch", "AsyncCounter", "AsyncBarrier", "AsyncDoubleBarrier",
     "AsyncParty", "AsyncShallowParty", "AsyncQueue", "AsyncLockingQueue", "AsyncDataWatch",
     "AsyncChildrenWatch", "AsyncTreeCache", "walk_async", "get_tree_async", "delete_tree_async",
     "AsyncPersistentNode", "AsyncPersistentTtlNode", "AsyncPersistentWatcher",
-    "AsyncGroupMember",
+    "AsyncGroupMember", "AsyncSharedValue", "AsyncSharedCount",
 ]
