@@ -33,6 +33,7 @@ from .cache import AsyncTreeCache, NodeData, TreeCache, TreeEvent, TreeEventType
 from .counter import AsyncCounter, Counter
 from .election import AsyncElection, AsyncLeaderLatch, Election, LeaderLatch
 from .group import AsyncGroupMember, GroupMember
+from .leader_selector import AsyncLeaderSelector, LeaderSelector
 from .lock import (
     AsyncLock,
     AsyncMultiLock,
@@ -58,10 +59,12 @@ __all__ = [
     "DataWatch", "ChildrenWatch", "TreeCache", "TreeEvent", "TreeEventType", "NodeData",
     "walk", "get_tree", "delete_tree", "PersistentNode", "PersistentTtlNode",
     "PersistentWatcher", "GroupMember", "SharedValue", "SharedCount", "VersionedValue",
+    "LeaderSelector",
     "AsyncLock", "AsyncReadLock", "AsyncWriteLock", "AsyncMultiLock", "AsyncSemaphore",
     "AsyncElection", "AsyncLeaderLatch", "AsyncCounter", "AsyncBarrier", "AsyncDoubleBarrier",
     "AsyncParty", "AsyncShallowParty", "AsyncQueue", "AsyncLockingQueue", "AsyncDataWatch",
     "AsyncChildrenWatch", "AsyncTreeCache", "walk_async", "get_tree_async", "delete_tree_async",
     "AsyncPersistentNode", "AsyncPersistentTtlNode", "AsyncPersistentWatcher",
     "AsyncGroupMember", "AsyncSharedValue", "AsyncSharedCount",
+    "AsyncLeaderSelector",
 ]

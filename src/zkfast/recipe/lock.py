@@ -124,7 +124,7 @@ class _LockCore(Holder):
         node: Optional[str] = None
         sid = 0
         while True:
-            if self.cancelled:
+            if self.cancelled or self._should_abort():
                 raise CancelledError(path=self.path)
             if not (yield from ensure_connected(client, deadline)):
                 return False
@@ -163,7 +163,7 @@ class _LockCore(Holder):
             left = remaining(deadline)
             if left == 0:
                 return False
-            if self.cancelled:  # cancel() may have set _wake before the clear() above
+            if self.cancelled or self._should_abort():  # woken before the clear() above
                 raise CancelledError(path=self.path)
             self.waiting = True
             try:
@@ -190,6 +190,12 @@ class _LockCore(Holder):
                 return False
             except NoNodeError:
                 continue
+
+    def _should_abort(self) -> bool:
+        """An owner's standing request to give up (a recipe built on the lock,
+        e.g. a closed LeaderSelector): unlike ``cancelled`` it is not reset
+        by a new ``acquire``, so it cannot be lost in a race with one."""
+        return False
 
     def _blocker(self, contenders: List[str], idx: int) -> Optional[str]:
         if not self.shared:
