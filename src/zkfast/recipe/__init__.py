@@ -32,6 +32,7 @@ from .bulk import delete_tree, delete_tree_async, get_tree, get_tree_async, walk
 from .cache import AsyncTreeCache, NodeData, TreeCache, TreeEvent, TreeEventType
 from .counter import AsyncCounter, Counter
 from .election import AsyncElection, AsyncLeaderLatch, Election, LeaderLatch
+from .fence import Fence
 from .group import AsyncGroupMember, GroupMember
 from .leader_selector import AsyncLeaderSelector, LeaderSelector
 from .lock import (
@@ -43,6 +44,7 @@ from .lock import (
     MultiLock,
     ReadLock,
     WriteLock,
+    attempt_revoke,
 )
 from .party import AsyncParty, AsyncShallowParty, Party, ShallowParty
 from .persistent import AsyncPersistentNode, PersistentNode
@@ -59,7 +61,7 @@ __all__ = [
     "DataWatch", "ChildrenWatch", "TreeCache", "TreeEvent", "TreeEventType", "NodeData",
     "walk", "get_tree", "delete_tree", "PersistentNode", "PersistentTtlNode",
     "PersistentWatcher", "GroupMember", "SharedValue", "SharedCount", "VersionedValue",
-    "LeaderSelector",
+    "LeaderSelector", "Fence", "attempt_revoke",
     "AsyncLock", "AsyncReadLock", "AsyncWriteLock", "AsyncMultiLock", "AsyncSemaphore",
     "AsyncElection", "AsyncLeaderLatch", "AsyncCounter", "AsyncBarrier", "AsyncDoubleBarrier",
     "AsyncParty", "AsyncShallowParty", "AsyncQueue", "AsyncLockingQueue", "AsyncDataWatch",
