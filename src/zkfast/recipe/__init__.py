@@ -31,6 +31,14 @@ from .barrier import AsyncBarrier, AsyncDoubleBarrier, Barrier, DoubleBarrier
 from .bulk import delete_tree, delete_tree_async, get_tree, get_tree_async, walk, walk_async
 from .cache import AsyncTreeCache, NodeData, TreeCache, TreeEvent, TreeEventType
 from .counter import AsyncCounter, Counter
+from .discovery import (
+    AsyncServiceDiscovery,
+    AsyncServiceProvider,
+    ServiceDiscovery,
+    ServiceInstance,
+    ServiceProvider,
+    ServiceType,
+)
 from .election import AsyncElection, AsyncLeaderLatch, Election, LeaderLatch
 from .fence import Fence
 from .group import AsyncGroupMember, GroupMember
@@ -61,12 +69,13 @@ __all__ = [
     "DataWatch", "ChildrenWatch", "TreeCache", "TreeEvent", "TreeEventType", "NodeData",
     "walk", "get_tree", "delete_tree", "PersistentNode", "PersistentTtlNode",
     "PersistentWatcher", "GroupMember", "SharedValue", "SharedCount", "VersionedValue",
-    "LeaderSelector", "Fence", "attempt_revoke",
+    "LeaderSelector", "Fence", "attempt_revoke", "ServiceDiscovery", "ServiceInstance",
+    "ServiceType", "ServiceProvider",
     "AsyncLock", "AsyncReadLock", "AsyncWriteLock", "AsyncMultiLock", "AsyncSemaphore",
     "AsyncElection", "AsyncLeaderLatch", "AsyncCounter", "AsyncBarrier", "AsyncDoubleBarrier",
     "AsyncParty", "AsyncShallowParty", "AsyncQueue", "AsyncLockingQueue", "AsyncDataWatch",
     "AsyncChildrenWatch", "AsyncTreeCache", "walk_async", "get_tree_async", "delete_tree_async",
     "AsyncPersistentNode", "AsyncPersistentTtlNode", "AsyncPersistentWatcher",
     "AsyncGroupMember", "AsyncSharedValue", "AsyncSharedCount",
-    "AsyncLeaderSelector",
+    "AsyncLeaderSelector", "AsyncServiceDiscovery", "AsyncServiceProvider",
 ]
