@@ -37,7 +37,8 @@ CURATOR_LIST = (b'{"name":"s","id":"i","address":"a","port":null,"sslPort":null,
 
 def test_reads_curators_json() -> None:
     inst = ServiceInstance.from_json(CURATOR_MAP)
-    assert (inst.name, inst.id, inst.address, inst.port, inst.ssl_port) == ("svc", "id-1", "10.0.0.1", 8080, None)
+    assert (inst.name, inst.id, inst.address) == ("svc", "id-1", "10.0.0.1")
+    assert (inst.port, inst.ssl_port) == (8080, None)
     assert inst.payload == {"zone": "a", "w": "3"} and inst.payload_type == "java.util.LinkedHashMap"
     assert inst.registration_time_utc == 1234 and inst.service_type is ServiceType.DYNAMIC
     assert inst.build_uri() == "http://10.0.0.1:8080/x" and inst.enabled
