@@ -57,13 +57,15 @@ class ClientAPI:
                  sasl_options: Optional[Dict[str, Any]] = None,
                  logger: Optional[logging.Logger] = None,
                  event_callback: Optional[Callable[[WatchedEvent], Any]] = None,
-                 name: Optional[str] = None) -> None:
+                 name: Optional[str] = None,
+                 coalesce_reads: bool = True) -> None:
         config = ClientConfig.build(
             hosts, session_timeout, connection_timeout=connection_timeout, auth_data=auth_data,
             default_acl=default_acl, read_only=read_only, ssl_context=ssl_context,
             host_provider=host_provider, connect=connect, max_buffer_size=max_buffer_size,
             max_request_size=max_request_size, client_id=client_id, sasl_options=sasl_options,
-            logger=logger, event_callback=event_callback, name=name)
+            logger=logger, event_callback=event_callback, name=name,
+            coalesce_reads=coalesce_reads)
         session = self._session_class(config)
         #: The client's configuration (:class:`zkfast.config.ClientConfig`).
         self.config = config

@@ -364,14 +364,18 @@ class AsyncioSession(Session):
     def call(self, req: PendingRequest) -> asyncio.Future[Any]:
         """Send ``req``: a future of its result (pipelined: nothing waits)."""
         loop = self._check_loop()
-        frame = self.frame_or_queue(req)
+        if self.engine.can_batch(req):
+            # a read while others are in flight: one multiRead per loop iteration
+            frame = self.join_batch(req)
+        else:
+            frame = self.frame_or_queue(req)
         fut = loop.create_future()
         req.waiter = fut
         if frame is not None:
             self._out.append(frame)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                loop.call_soon(self._flush)
+        if not self._flush_scheduled and (frame is not None or self.engine.open_batch is not None):
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
         return fut
 
     submit = call
@@ -379,6 +383,10 @@ class AsyncioSession(Session):
     def _flush(self) -> None:
         self._flush_scheduled = False
         out = self._out
+        if self.engine.open_batch is not None:
+            batch = self.engine.close_batch()
+            if batch:
+                out.append(batch)
         if not out:
             return
         self._out = []

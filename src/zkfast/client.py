@@ -91,7 +91,7 @@ class Future:
             session = self._session
             if session._forked:
                 raise ClientForkedError()
-            if session._outbuf:
+            if session._outbuf or session.engine.open_batch is not None:
                 session._flush_out()
             session._lead(req, None if timeout is None else _monotonic() + timeout)
             lock = req.waiter
@@ -505,15 +505,19 @@ class ThreadSession(Session):
             req.waiter = lock
         with self._send_lock:
             frames = []
+            engine = self.engine
             for req in reqs:
                 try:
-                    frame = self.frame_or_queue(req)
+                    if engine.can_batch(req):  # reads among them go out as multiReads
+                        frame = self.join_batch(req)
+                    else:
+                        frame = self.frame_or_queue(req)
                 except ZooKeeperError as e:
                     self._complete(req, None, e)
                     continue
                 if frame is not None:
                     frames.append(frame)
-            if frames:
+            if frames or engine.open_batch is not None:
                 sock = self._sock
                 if sock is not None:
                     self._write_locked(sock, frames)
@@ -530,13 +534,22 @@ class ThreadSession(Session):
         with self._send_lock:
             handed = False  # the frame is out, held back or queued: no longer ours to undo
             try:
+                engine = self.engine
+                if engine.can_batch(req):
+                    # A read while others are in flight: it waits in the open batch,
+                    # which the next reply read (or result(), or 64 KiB) sends.
+                    handed = True
+                    closed = self.join_batch(req)
+                    if closed is not None:
+                        self._hold_locked(closed)
+                    return
                 frame = self.frame_or_queue(req)
                 if frame is None:
                     return
                 sock = self._sock
                 if sock is None:  # connected implies a socket; be safe
                     return
-                if not flush and len(self.engine.pending) > 1:
+                if not flush and len(engine.pending) > 1:
                     self._outbuf.append(frame)
                     handed = True
                     self._outbytes += len(frame)
@@ -551,6 +564,15 @@ class ThreadSession(Session):
                 if not handed and req.xid:
                     self.engine.forget(req)
                 raise
+
+    def _hold_locked(self, frame: bytes) -> None:
+        """Hold ``frame`` back with the others (sent at 64 KiB at the latest)."""
+        self._outbuf.append(frame)
+        self._outbytes += len(frame)
+        if self._outbytes >= _COALESCE_BYTES:
+            sock = self._sock
+            if sock is not None:
+                self._write_locked(sock, [])
 
     def _flush_out(self) -> None:
         """Send the frames that were held back while other requests were in flight."""
@@ -569,6 +591,11 @@ class ThreadSession(Session):
             frames = out + frames
             out.clear()
             self._outbytes = 0
+        if self.engine.open_batch is not None:
+            # the newest requests of all: after everything framed before them
+            batch = self.engine.close_batch()
+            if batch:
+                frames = frames + [batch]
         if not frames:
             return
         try:
@@ -685,7 +712,7 @@ class ThreadSession(Session):
             self.last_heard = _monotonic()
         if engine.events:
             self.flush_events()
-        if self._outbuf:
+        if self._outbuf or engine.open_batch is not None:
             self._flush_out()
         return True
 

@@ -95,6 +95,11 @@ class ClientConfig:
     #: Tells this client's threads and tasks apart (``zkfast-io[name]``);
     #: default ``#1``, ``#2``, ... in creation order.
     name: str
+    #: Send getData/getChildren calls made while other requests are in flight
+    #: as one multiRead request (ZooKeeper 3.6+; detected per connection):
+    #: same results, same order, fewer server round trips. See
+    #: docs/architecture.md, "Read coalescing".
+    coalesce_reads: bool
 
     @classmethod
     def build(cls, hosts: Union[str, Sequence[str]], session_timeout: float, *,
@@ -105,7 +110,7 @@ class ClientConfig:
               max_request_size: int, client_id: Optional[Tuple[int, bytes]],
               sasl_options: Optional[Dict[str, Any]], logger: Optional[logging.Logger],
               event_callback: Optional[Callable[[WatchedEvent], Any]],
-              name: Optional[str]) -> ClientConfig:
+              name: Optional[str], coalesce_reads: bool) -> ClientConfig:
         """Check the constructor's arguments and derive the rest."""
         servers, chroot = parse_connect_string(hosts)
         if isinstance(session_timeout, bool) or not isinstance(session_timeout, (int, float)) \
@@ -144,4 +149,4 @@ class ClientConfig:
             connect=connect, max_buffer_size=max_buffer_size, max_request_size=max_request_size,
             client_id=client_id, sasl_options=sasl_options,
             logger=logger or logging.getLogger("zkfast.client"), event_callback=event_callback,
-            name=name or _next_name())
+            name=name or _next_name(), coalesce_reads=bool(coalesce_reads))

@@ -196,10 +196,15 @@ class Session:
         #: later than this.
         self.last_heard = 0.0
         self._disconnected_at: Optional[float] = None
-        self._rw_server: Optional[Address] = None  # read-write server an isro probe found
+        # connect to this one next, without backing off: a read-write server an
+        # isro probe found, or the server just found to lack multiRead
+        self._next_addr: Optional[Address] = None
         self._next_rw_probe = 0.0
         self._rw_probe_index = 0
         self._failed_rounds = 0        # full rounds of failed connects since the last success
+        # servers that dropped the connection while asked whether they have
+        # multiRead (older servers may): not asked again
+        self._no_multi_read: set[Address] = set()
         _sessions.add(self)
 
     # ------------------------------------------------------------ hooks (the I/O layer's)
@@ -316,6 +321,14 @@ class Session:
                 raise
             raise InvalidArgumentError(str(e), path=req.path) from e
 
+    def join_batch(self, req: PendingRequest) -> Optional[bytes]:
+        """A read that ``engine.can_batch`` allows joins the open batch (it goes
+        out with it at the next flush); returns the frame of a batch closed for
+        lack of room, to send first. Call with the I/O lock held."""
+        if self._close_requested or self._forked:
+            self.check_usable()
+        return self.engine.join_batch(req)
+
     def ready_frames(self, frames: List[bytes]) -> List[bytes]:
         """``frames`` followed by every queued request, framed (the I/O lock held)."""
         engine = self.engine
@@ -355,8 +368,8 @@ class Session:
         """Connect, serve, reconnect -- until the client closes or auth fails."""
         attempt = 0
         while not self.stopping:
-            if self._rw_server is not None:  # leaving a read-only server for it
-                addr, retry_start, self._rw_server = self._rw_server, False, None
+            if self._next_addr is not None:  # see __init__
+                addr, retry_start, self._next_addr = self._next_addr, False, None
             else:
                 addr, retry_start = self._host_provider.next()
             if retry_start:
@@ -413,6 +426,17 @@ class Session:
             yield Send(link, b"".join(engine.auth_replay_frames()))
             while not engine.auth_replay_done:
                 engine.receive((yield Receive(link, timeout)), self._complete)
+        if engine.coalesce_reads and addr not in self._no_multi_read:
+            # Does this server have multiRead (3.6+)? Asked before any request of
+            # the caller's goes out: an older server answers "unimplemented" and
+            # closes the connection, which must cost no request.
+            yield Send(link, b"".join(engine.probe_frames()))
+            while engine.probe_outstanding:
+                engine.receive((yield Receive(link, timeout)), self._complete)
+            if not engine.multi_read_ok:
+                self._no_multi_read.add(addr)
+                self._next_addr = addr
+                raise ConnectionLossError("the server has no multiRead; reconnecting without it")
         yield Ready(link, engine.watch_replay_frames())
         self.server = addr
         self._disconnected_at = None
@@ -453,6 +477,8 @@ class Session:
                              self.config.hosts, self.last_error)
 
     def _handshake_failed(self, addr: Address, error: BaseException) -> None:
+        if self.engine.probe_outstanding:  # it hung up on the multiRead question
+            self._no_multi_read.add(addr)
         self.last_error = error
         self.log.debug("handshake with %s:%d failed: %s", addr[0], addr[1], error)
         # Requests the handshake sent (SASL, auth replay) are owed by the dead
@@ -546,7 +572,7 @@ class Session:
         yield Close(link)
         if answer[:2] == b"rw":
             self.log.info("read-write server found at %s:%d", addr[0], addr[1])
-            self._rw_server = addr
+            self._next_addr = addr
             return addr
         return None
 
