@@ -181,6 +181,16 @@ class ClientAPI:
         """Why the last connection (or connection attempt) ended."""
         return self._session.last_error
 
+    def stats(self) -> Dict[str, Any]:
+        """Counters of this client: ``frames_sent`` (request frames written),
+        ``batches_sent`` (multiRead frames of coalesced reads),
+        ``batched_reads`` (the reads they carried), ``in_flight`` (requests
+        awaiting a reply) and ``queued`` (made while disconnected)."""
+        engine = self._engine
+        return {"frames_sent": engine.frames_sent, "batches_sent": engine.batches_sent,
+                "batched_reads": engine.batched_reads, "in_flight": len(engine.pending),
+                "queued": engine.queued_count}
+
     def add_listener(self, fn: Callable[[State], Any]) -> None:
         """Call ``fn(state)`` at every state change, in order, on the client's
         dispatcher (AsyncClient awaits it if it is a coroutine function)."""

@@ -17,15 +17,20 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from . import codec
 from .errors import InvalidArgumentError
 from .events import WatchedEvent
 from .hosts import Address, DNSHostProvider, HostProvider, parse_connect_string
 
-__all__ = ["ClientConfig", "SocketFactory", "DEFAULT_MAX_REQUEST_SIZE"]
+__all__ = ["ClientConfig", "SocketFactory", "DEFAULT_MAX_REQUEST_SIZE", "DEFAULT_MAX_BUFFER_SIZE"]
 
 #: The server's jute.maxbuffer default: a larger request is refused by closing the connection.
 DEFAULT_MAX_REQUEST_SIZE = 0xFFFFF
+
+#: The largest reply accepted by default: 64 MiB. It admits a getChildren of
+#: over three million short names (a 1,000,000-child listing is ~18 MB) while
+#: still bounding what a broken or hostile server can make the client hold; the
+#: reader grows its buffer as bytes arrive, never to a claimed length up front.
+DEFAULT_MAX_BUFFER_SIZE = 64 * 1024 * 1024
 
 SocketFactory = Callable[[Address, float], Any]
 """``connect(address, timeout) -> socket.socket``: opens a connected socket."""
@@ -76,8 +81,10 @@ class ClientConfig:
     #: Opens the TCP connection instead of ``socket.create_connection`` (a proxy,
     #: a Unix socket, a test harness); TLS, if set, wraps what it returns.
     connect: Optional[SocketFactory]
-    #: The largest reply frame the client accepts, in bytes. A larger reply
-    #: fails only the request it answers (:class:`~zkfast.ResponseTooLargeError`).
+    #: The largest reply frame the client accepts, in bytes (default 64 MiB,
+    #: DEFAULT_MAX_BUFFER_SIZE). A larger reply fails only the request it
+    #: answers (:class:`~zkfast.ResponseTooLargeError`); a batch of coalesced
+    #: reads may take up to this much per read.
     max_buffer_size: int
     #: The largest request frame the client sends (the server's jute.maxbuffer).
     max_request_size: int
@@ -126,7 +133,7 @@ class ClientConfig:
                 raise InvalidArgumentError(
                     "SASL needs the pure-sasl package: pip install 'zkfast[sasl]'") from None
         if max_buffer_size is None:
-            max_buffer_size = codec.DEFAULT_MAX_BUFFER_SIZE
+            max_buffer_size = DEFAULT_MAX_BUFFER_SIZE
         for label, size in (("max_buffer_size", max_buffer_size), ("max_request_size", max_request_size)):
             if isinstance(size, bool) or not isinstance(size, int) or size < 1024:
                 raise InvalidArgumentError(f"{label} must be an int of at least 1024 bytes, not {size!r}")
