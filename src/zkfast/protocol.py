@@ -42,6 +42,7 @@ from .errors import (
     ResponseTooLargeError,
     SessionExpiredError,
     TransactionFailedError,
+    UnimplementedError,
     ZooKeeperError,
     error_for_code,
 )
@@ -134,6 +135,8 @@ class SessionEngine(RequestBuilder):
         # on older servers, nothing is coalesced.
         self.coalesce_reads = config.coalesce_reads
         self.multi_read_ok = False
+        #: the server answered the probe "unimplemented": it closes the connection now
+        self.multi_read_unimplemented = False
         self._probe: Optional[PendingRequest] = None
         #: The open batch: reads waiting to go out as one multiRead (read it;
         #: only join_batch/close_batch/frame_for change it).
@@ -141,6 +144,17 @@ class SessionEngine(RequestBuilder):
         self.open_batch_bytes = 0                          # its expected reply bytes
         self.open_batch_request_bytes = 0                  # its request frame, roughly
         self._size_hints: Dict[str, int] = {}          # server path -> last reply bytes
+        self._reply_limit = config.max_buffer_size
+        # A getData reply is at most a node's data (capped by the server's
+        # jute.maxbuffer, 1 MiB - 1 unless raised there) plus 90 bytes of header
+        # and Stat: at a limit of 1 MiB or more any batch of reads fits the
+        # batch's allowance (see frame_for), even of nodes at the cap.
+        self._any_node_fits = self._reply_limit >= 1 << 20
+        # replies whose size is learned for later batches: listings always; data
+        # too when the limit is below what a node can hold
+        self._learn_ops: "frozenset[int]" = frozenset() if not self.coalesce_reads else (
+            frozenset((codec.OP_GET_CHILDREN,)) if self._any_node_fits
+            else frozenset((codec.OP_GET_CHILDREN, codec.OP_GET_DATA)))
         # xid -> largest reply frame accepted for it: a batch of n reads may
         # need up to n replies' worth (the reader consults it only past its limit)
         self._allowances: Dict[int, int] = {}
@@ -371,7 +385,7 @@ class SessionEngine(RequestBuilder):
         if req.kind == codec.KIND_MULTI and req.op == codec.OP_MULTI_READ:
             n = len(req.args[0])
             if n > 1:  # each read could have come back at the limit on its own
-                self._allowances[xid] = n * (self.reader.max_buffer_size + 32)
+                self._allowances[xid] = n * (self.reader.max_buffer_size + 128) + 64
         return frame
 
     # ------------------------------------------------------------ read coalescing
@@ -392,9 +406,22 @@ class SessionEngine(RequestBuilder):
 
     def can_batch(self, req: PendingRequest) -> bool:
         """May ``req`` wait in a batch? A getData or getChildren without a watch,
-        while other requests are in flight, on a server with multiRead."""
-        return (self.multi_read_ok and not req.watch_kind and bool(self.pending)
-                and (req.op == codec.OP_GET_DATA or req.op == codec.OP_GET_CHILDREN))
+        while other requests are in flight, on a server with multiRead, and
+        whose reply is known to fit ``max_buffer_size`` on its own: a getData
+        when the limit is above what the server lets a node hold (its
+        jute.maxbuffer, 1 MiB by default), a getChildren whose last listing
+        was well under the limit. A batch may take that much per read, so no
+        read fails in a batch that would have succeeded alone."""
+        if not (self.multi_read_ok and not req.watch_kind and self.pending):
+            return False
+        op = req.op
+        if op == codec.OP_GET_DATA:
+            if self._any_node_fits:
+                return True
+        elif op != codec.OP_GET_CHILDREN:
+            return False
+        hint = self._size_hints.get(req.args[0])
+        return hint is not None and hint * 2 <= self._reply_limit
 
     def join_batch(self, req: PendingRequest) -> Optional[bytes]:
         """Add a read to the open batch; returns the frame of the batch it
@@ -451,6 +478,7 @@ class SessionEngine(RequestBuilder):
         if batch is self._probe:
             self._probe = None
             self.multi_read_ok = err == 0
+            self.multi_read_unimplemented = err == UnimplementedError.code
             if err:
                 log.info("this server has no multiRead (ZooKeeper before 3.6, error %d): "
                          "reads are not coalesced on this connection", err)
@@ -462,17 +490,21 @@ class SessionEngine(RequestBuilder):
                 else:
                     complete(m, None, error_for_code(err or -5, m.path))
             return
-        hints = self._size_hints
-        if len(hints) >= _SIZE_HINTS_MAX:
-            hints.clear()
+        learn = self._learn
         for m, (op, e, value) in zip(members, body):
             if op == codec.OP_ERROR:
                 complete(m, None, error_for_code(e, m.path))
                 continue
             # what this path's reply weighs, for sizing later batches
-            hints[m.args[0]] = (len(value[0] or b"") + 100 if op == codec.OP_GET_DATA
-                                else len(value) * 24 + 20)
+            learn(m.args[0], len(value[0] or b"") + 100 if op == codec.OP_GET_DATA
+                  else len(value) * 24 + 20)
             complete(m, value, None)
+
+    def _learn(self, spath: str, reply_bytes: int) -> None:
+        hints = self._size_hints
+        if len(hints) >= _SIZE_HINTS_MAX:
+            hints.clear()
+        hints[spath] = reply_bytes
 
     def forget(self, req: PendingRequest) -> None:
         """Untrack a framed request that was never sent (its sender was
@@ -558,6 +590,9 @@ class SessionEngine(RequestBuilder):
                         self._register_watch(req)
                     fin = req.finish
                     exc = None
+                    if req.op in self._learn_ops:
+                        self._learn(req.args[0], len(body) * 24 + 20 if req.op == codec.OP_GET_CHILDREN
+                                    else len(body[0] or b"") + 100)
                     if fin is None:
                         result = body
                     else:
@@ -618,7 +653,10 @@ class SessionEngine(RequestBuilder):
         except ValueError:
             log.warning("unknown watch event type %d for %s", ev.type, path)
             return
-        event = WatchedEvent(etype, self._state, client_path)
+        # a notification comes over a live connection (maybe still finishing
+        # its handshake, when the replay fires a watch): that is its state
+        state = State.CONNECTED_READ_ONLY if self.server_read_only else State.CONNECTED
+        event = WatchedEvent(etype, state, client_path)
         for w in self.watches.triggered(ev.type, path):
             self.events.append((w, event))
 
@@ -630,7 +668,7 @@ class SessionEngine(RequestBuilder):
         is set; a client completing them again only runs leftover callbacks).
         """
         self._connected = False
-        self.multi_read_ok = False
+        self.multi_read_ok = self.multi_read_unimplemented = False
         self._probe = None
         lost: List[PendingRequest] = []
         for req in self.pending.values():

@@ -426,18 +426,23 @@ class Session:
             yield Send(link, b"".join(engine.auth_replay_frames()))
             while not engine.auth_replay_done:
                 engine.receive((yield Receive(link, timeout)), self._complete)
+        # The watches go back first, relative to the last zxid seen before this
+        # connection: any reply read now would move it past changes they missed.
+        replay = engine.watch_replay_frames()
         if engine.coalesce_reads and addr not in self._no_multi_read:
             # Does this server have multiRead (3.6+)? Asked before any request of
             # the caller's goes out: an older server answers "unimplemented" and
             # closes the connection, which must cost no request.
-            yield Send(link, b"".join(engine.probe_frames()))
+            yield Send(link, b"".join(replay + engine.probe_frames()))
+            replay = []
             while engine.probe_outstanding:
                 engine.receive((yield Receive(link, timeout)), self._complete)
             if not engine.multi_read_ok:
                 self._no_multi_read.add(addr)
-                self._next_addr = addr
-                raise ConnectionLossError("the server has no multiRead; reconnecting without it")
-        yield Ready(link, engine.watch_replay_frames())
+                if engine.multi_read_unimplemented:  # the server hangs up after saying so
+                    self._next_addr = addr
+                    raise ConnectionLossError("the server has no multiRead; reconnecting without it")
+        yield Ready(link, replay)
         self.server = addr
         self._disconnected_at = None
         self._next_rw_probe = _monotonic() + RW_PROBE_INTERVAL / 4
@@ -445,6 +450,7 @@ class Session:
             self.log.info("connected again after %d failed round(s) of connects", self._failed_rounds)
             self._failed_rounds = 0
         self.announce(State.CONNECTED_READ_ONLY if resp.read_only else State.CONNECTED)
+        self.flush_events()  # watches the replay fired while connecting
         self.log.info("connected to %s:%d session 0x%x (timeout %dms)%s", addr[0], addr[1],
                       engine.session_id, engine.negotiated_timeout_ms,
                       " read-only" if resp.read_only else "")
