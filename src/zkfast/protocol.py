@@ -152,7 +152,7 @@ class SessionEngine(RequestBuilder):
         self._any_node_fits = self._reply_limit >= 1 << 20
         # replies whose size is learned for later batches: listings always; data
         # too when the limit is below what a node can hold
-        self._learn_ops: "frozenset[int]" = frozenset() if not self.coalesce_reads else (
+        self._learn_ops: frozenset[int] = frozenset() if not self.coalesce_reads else (
             frozenset((codec.OP_GET_CHILDREN,)) if self._any_node_fits
             else frozenset((codec.OP_GET_CHILDREN, codec.OP_GET_DATA)))
         # xid -> largest reply frame accepted for it: a batch of n reads may
