@@ -107,6 +107,18 @@ class ClientConfig:
     #: same results, same order, fewer server round trips. See
     #: docs/architecture.md, "Read coalescing".
     coalesce_reads: bool
+    #: Requests awaiting a reply at most (reads in a coalesced batch count one
+    #: by one). Past it a new call waits for room: a blocking call (and a
+    #: ``*_async`` one on Client) blocks, an AsyncClient call's future is sent
+    #: in its turn. None: no bound.
+    max_in_flight: Optional[int]
+    #: Requests made while disconnected kept for the next connection at most;
+    #: past it a call fails at once with :class:`~zkfast.QueueFullError`.
+    max_queued: int
+    #: Seconds a call waits for its reply unless it says otherwise
+    #: (``timeout=``); then :class:`~zkfast.RequestTimeoutError` (the request
+    #: may still be applied). None: wait as long as the session lives.
+    request_timeout: Optional[float]
 
     @classmethod
     def build(cls, hosts: Union[str, Sequence[str]], session_timeout: float, *,
@@ -117,7 +129,8 @@ class ClientConfig:
               max_request_size: int, client_id: Optional[Tuple[int, bytes]],
               sasl_options: Optional[Dict[str, Any]], logger: Optional[logging.Logger],
               event_callback: Optional[Callable[[WatchedEvent], Any]],
-              name: Optional[str], coalesce_reads: bool) -> ClientConfig:
+              name: Optional[str], coalesce_reads: bool, max_in_flight: Optional[int],
+              max_queued: int, request_timeout: Optional[float]) -> ClientConfig:
         """Check the constructor's arguments and derive the rest."""
         servers, chroot = parse_connect_string(hosts)
         if isinstance(session_timeout, bool) or not isinstance(session_timeout, (int, float)) \
@@ -137,6 +150,11 @@ class ClientConfig:
         for label, size in (("max_buffer_size", max_buffer_size), ("max_request_size", max_request_size)):
             if isinstance(size, bool) or not isinstance(size, int) or size < 1024:
                 raise InvalidArgumentError(f"{label} must be an int of at least 1024 bytes, not {size!r}")
+        for label, bound in (("max_in_flight", max_in_flight), ("max_queued", max_queued)):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 1):
+                raise InvalidArgumentError(f"{label} must be a positive int, not {bound!r}")
+        if request_timeout is not None and not request_timeout > 0:
+            raise InvalidArgumentError(f"request_timeout must be positive, not {request_timeout!r}")
         auth: List[Tuple[str, bytes]] = []
         for scheme, cred in auth_data or ():
             if not isinstance(scheme, str) or not scheme:
@@ -156,4 +174,6 @@ class ClientConfig:
             connect=connect, max_buffer_size=max_buffer_size, max_request_size=max_request_size,
             client_id=client_id, sasl_options=sasl_options,
             logger=logger or logging.getLogger("zkfast.client"), event_callback=event_callback,
-            name=name or _next_name(), coalesce_reads=bool(coalesce_reads))
+            name=name or _next_name(), coalesce_reads=bool(coalesce_reads),
+            max_in_flight=max_in_flight, max_queued=max_queued,
+            request_timeout=None if request_timeout is None else float(request_timeout))

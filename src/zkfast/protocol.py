@@ -38,6 +38,7 @@ from .errors import (
     InvalidArgumentError,
     NoNodeError,
     ProtocolError,
+    QueueFullError,
     RequestTooLargeError,
     ResponseTooLargeError,
     SessionExpiredError,
@@ -159,6 +160,12 @@ class SessionEngine(RequestBuilder):
         # need up to n replies' worth (the reader consults it only past its limit)
         self._allowances: Dict[int, int] = {}
         self.reader.allowances = self._allowances
+        # Requests framed and requests answered (or failed by a drop), counted
+        # separately so that senders and the reader never write the same
+        # number: in flight = framed_count - answered_count.
+        self.framed_count = 0
+        self.answered_count = 0
+        self.max_queued = config.max_queued
         #: Counters: frames sent, batches among them, reads carried by batches.
         self.frames_sent = 0
         self.batches_sent = 0
@@ -217,8 +224,16 @@ class SessionEngine(RequestBuilder):
 
     def enqueue(self, req: PendingRequest, now: float) -> None:
         """Keep ``req`` for the next connection (validated: it fails now, not then)."""
+        if len(self._queued) >= self.max_queued:
+            raise QueueFullError(f"{len(self._queued)} requests already wait for a connection "
+                                 f"(max_queued={self.max_queued})", path=req.path)
         self.validate_encoding(req)
         self._queued.append((req, now))
+
+    @property
+    def in_flight(self) -> int:
+        """Requests framed and not yet answered."""
+        return self.framed_count - self.answered_count
 
     @property
     def queued_count(self) -> int:
@@ -382,6 +397,8 @@ class SessionEngine(RequestBuilder):
         self.kinds[xid] = req.kind
         self.pending[xid] = req
         self.frames_sent += 1
+        members = req.members
+        self.framed_count += 1 if members is None else len(members)
         if req.kind == codec.KIND_MULTI and req.op == codec.OP_MULTI_READ:
             n = len(req.args[0])
             if n > 1:  # each read could have come back at the limit on its own
@@ -509,7 +526,8 @@ class SessionEngine(RequestBuilder):
     def forget(self, req: PendingRequest) -> None:
         """Untrack a framed request that was never sent (its sender was
         interrupted): no reply will come for it."""
-        self.pending.pop(req.xid, None)
+        if self.pending.pop(req.xid, None) is not None:
+            self.framed_count -= 1
         self.kinds.pop(req.xid, None)
 
     def validate_encoding(self, req: PendingRequest) -> None:
@@ -580,9 +598,11 @@ class SessionEngine(RequestBuilder):
                 if zxid > self.last_zxid:
                     self.last_zxid = zxid
                 if req.members is not None:
+                    self.answered_count += len(req.members)
                     self._finish_batch(req, err, body, complete)
                     del pending[xid]
                     continue
+                self.answered_count += 1
                 if err:
                     result, exc = self._failed(req, err, body)
                 else:
@@ -684,6 +704,7 @@ class SessionEngine(RequestBuilder):
         self.auth_waiters.clear()
         self.kinds = _fresh_kinds()
         self._allowances.clear()
+        self.answered_count = self.framed_count  # every one of them is failed now
         return lost
 
     def session_ended(self, error: BaseException) -> None:

@@ -47,7 +47,7 @@ from .requests import PendingRequest
 from .steps import DONE, advance
 
 __all__ = ["Session", "Open", "Send", "Receive", "Sleep", "Ready", "Serve", "Close",
-           "RW_PROBE_INTERVAL", "HEARTBEAT_DEAD", "HEARTBEAT_PING", "HEARTBEAT_PROBE",
+           "RW_PROBE_INTERVAL", "presumed_lost_in", "HEARTBEAT_DEAD", "HEARTBEAT_PING", "HEARTBEAT_PROBE",
            "HEARTBEAT_WAIT"]
 
 _monotonic = time.monotonic
@@ -144,6 +144,17 @@ class Close:
 IOStep = Any
 IOGen = Generator[IOStep, Any, Any]
 
+
+def presumed_lost_in(last_heard: float, session_timeout: float) -> float:
+    """Seconds from now until a session must be presumed lost if no server is
+    heard meanwhile: one session timeout after the last reply (the server
+    expires a session one timeout after it last heard from the client, which
+    is just before that reply arrived), less a tenth of it (at most 1 s) for
+    that reply's travel."""
+    now = time.monotonic()
+    heard = last_heard or now
+    return max(0.0, heard + session_timeout - min(0.1 * session_timeout, 1.0) - now)
+
 # Sessions alive in this process, so a fork can disarm them in the child.
 _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 
@@ -202,6 +213,7 @@ class Session:
         self._next_rw_probe = 0.0
         self._rw_probe_index = 0
         self._failed_rounds = 0        # full rounds of failed connects since the last success
+        self._lost_timer: Any = None   # reports LOST while disconnected (see _arm_lost_timer)
         # servers that dropped the connection while asked whether they have
         # multiRead (older servers may): not asked again
         self._no_multi_read: set[Address] = set()
@@ -449,6 +461,7 @@ class Session:
         if self._failed_rounds:
             self.log.info("connected again after %d failed round(s) of connects", self._failed_rounds)
             self._failed_rounds = 0
+        self._cancel_lost_timer()
         self.announce(State.CONNECTED_READ_ONLY if resp.read_only else State.CONNECTED)
         self.flush_events()  # watches the replay fired while connecting
         self.log.info("connected to %s:%d session 0x%x (timeout %dms)%s", addr[0], addr[1],
@@ -511,11 +524,39 @@ class Session:
         if self.engine.state != State.AUTH_FAILED:
             self.announce(State.SUSPENDED)
             self.log.info("disconnected: %s", error)
+            self._arm_lost_timer()
+
+    def _arm_lost_timer(self) -> None:
+        """While disconnected: report LOST once a session timeout has passed
+        since the last reply (see :class:`~zkfast.State`)."""
+        session_id = self.engine.session_id
+        if not session_id or self._lost_timer is not None:
+            return
+        delay = presumed_lost_in(self.last_heard, self.engine.negotiated_timeout)
+        try:
+            self._lost_timer = self.call_later(delay, lambda: self._presumed_lost(session_id))
+        except RuntimeError:  # no loop or thread to run it (closing)
+            self._lost_timer = None
+
+    def _presumed_lost(self, session_id: int) -> None:
+        self._lost_timer = None
+        engine = self.engine
+        if (engine.state == State.SUSPENDED and not engine.connected and not self.stopping
+                and engine.session_id == session_id):
+            self.log.warning("session 0x%x presumed lost: no server heard for %.1fs",
+                             session_id, engine.negotiated_timeout)
+            self.announce(State.LOST)
+
+    def _cancel_lost_timer(self) -> None:
+        timer, self._lost_timer = self._lost_timer, None
+        if timer is not None:
+            timer.cancel()
 
     def on_expired(self, error: SessionExpiredError) -> None:
         """The server said the session is gone: tell listeners, end every watch
         with NOT_WATCHING, fail what was queued, and start a new session."""
         self.log.warning("session 0x%x expired", self.engine.session_id)
+        self._cancel_lost_timer()
         self.announce(State.EXPIRED)
         self.engine.session_ended(error)
         self.flush_events()
@@ -607,6 +648,7 @@ class Session:
         if self._closed:
             return
         self._closing = True
+        self._cancel_lost_timer()
         lost = self._detach()
         with self._io_lock():
             lost += self.engine.take_queued()
