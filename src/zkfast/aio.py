@@ -29,7 +29,8 @@ import inspect
 import time
 import warnings
 from asyncio import events as _asyncio_events
-from typing import Any, Callable, Dict, List, Optional, Tuple, cast
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, cast
 
 from ._api import ClientAPI
 from .errors import (
@@ -38,6 +39,7 @@ from .errors import (
     ClosedError,
     ConnectionLossError,
     ProtocolError,
+    RequestTimeoutError,
     WaitTimeoutError,
     WrongEventLoopError,
     ZooKeeperError,
@@ -173,6 +175,9 @@ class AsyncioSession(Session):
         self._state_changed: Optional[asyncio.Event] = None
         self._wake: Optional[asyncio.Event] = None
         self._tasks: set[asyncio.Task[Any]] = set()  # background step runs, kept referenced
+        self._max_in_flight = config.max_in_flight
+        self._request_timeout = config.request_timeout
+        self._waiting: Deque[PendingRequest] = deque()  # calls waiting for room (max_in_flight)
 
     # ------------------------------------------------------------ hooks for Session
 
@@ -206,6 +211,11 @@ class AsyncioSession(Session):
             fut.set_result(result)
 
     def _detach(self) -> List[PendingRequest]:
+        if self._closing and self._waiting:  # closing: those waiting for room fail too
+            waiting = list(self._waiting)
+            self._waiting.clear()
+            for req in waiting:
+                self._complete(req, None, ClosedError(path=req.path))
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
@@ -361,24 +371,74 @@ class AsyncioSession(Session):
 
     # ------------------------------------------------------------ sending
 
-    def call(self, req: PendingRequest) -> asyncio.Future[Any]:
-        """Send ``req``: a future of its result (pipelined: nothing waits)."""
+    def call(self, req: PendingRequest, timeout: Optional[float] = None) -> Any:
+        """Send ``req``: a future of its result (pipelined: nothing waits), or,
+        with a ``timeout`` (default: the client's ``request_timeout``), an
+        awaitable that gives up after it with RequestTimeoutError."""
+        fut = self.submit(req)
+        if timeout is None:
+            timeout = self._request_timeout
+        if timeout is None:
+            return fut
+        return self._with_deadline(fut, req, timeout)
+
+    def submit(self, req: PendingRequest) -> asyncio.Future[Any]:
+        """Send ``req``: a future of its result."""
         loop = self._check_loop()
-        frame = self.frame_or_queue(req)
+        engine = self.engine
+        limit = self._max_in_flight
+        if limit is not None and (self._waiting or engine.framed_count - engine.answered_count >= limit):
+            # no room: it waits, unframed and in call order, for replies to make room
+            self.check_usable()
+            fut = loop.create_future()
+            req.waiter = fut
+            self._waiting.append(req)
+            return fut
+        self._send(req)
         fut = loop.create_future()
         req.waiter = fut
-        if frame is not None:
-            self._out.append(frame)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                loop.call_soon(self._flush)
         return fut
 
-    submit = call
+    def _send(self, req: PendingRequest) -> None:
+        if self.engine.can_batch(req):
+            # a read while others are in flight: one multiRead per loop iteration
+            frame = self.join_batch(req)
+        else:
+            frame = self.frame_or_queue(req)
+        if frame is not None:
+            self._out.append(frame)
+        if not self._flush_scheduled and (frame is not None or self.engine.open_batch is not None):
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _admit_waiting(self) -> None:
+        """Send the requests that waited for room, in order, while there is room."""
+        engine = self.engine
+        limit = self._max_in_flight
+        waiting = self._waiting
+        while waiting and (limit is None or engine.framed_count - engine.answered_count < limit):
+            req = waiting.popleft()
+            if req.waiter is not None and req.waiter.done():  # cancelled or timed out meanwhile
+                continue
+            try:
+                self._send(req)
+            except ZooKeeperError as e:
+                self._complete(req, None, e)
+
+    async def _with_deadline(self, fut: asyncio.Future[Any], req: PendingRequest, timeout: float) -> Any:
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise RequestTimeoutError(f"no reply within {timeout:g}s; the request may still be "
+                                      "applied by the server", path=req.path) from None
 
     def _flush(self) -> None:
         self._flush_scheduled = False
         out = self._out
+        if self.engine.open_batch is not None:
+            batch = self.engine.close_batch()
+            if batch:
+                out.append(batch)
         if not out:
             return
         self._out = []
@@ -402,6 +462,8 @@ class AsyncioSession(Session):
             conn.last_recv = self.last_heard = _monotonic()
         if engine.events:
             self.flush_events()
+        if self._waiting:
+            self._admit_waiting()
         if engine.state == State.AUTH_FAILED:
             conn.abort(AuthFailedError())
 
@@ -582,7 +644,7 @@ class AsyncioSession(Session):
                 futs: List[Any] = []
                 for req in step:
                     try:
-                        futs.append(self.call(req))
+                        futs.append(self.submit(req))
                     except ZooKeeperError as e:
                         failed = self._loop.create_future()
                         failed.set_exception(e)

@@ -33,6 +33,7 @@ from .errors import (
     ClosedError,
     ConnectionLossError,
     ProtocolError,
+    RequestTimeoutError,
     WaitTimeoutError,
     ZooKeeperError,
 )
@@ -91,7 +92,7 @@ class Future:
             session = self._session
             if session._forked:
                 raise ClientForkedError()
-            if session._outbuf:
+            if session._outbuf or session.engine.open_batch is not None:
                 session._flush_out()
             session._lead(req, None if timeout is None else _monotonic() + timeout)
             lock = req.waiter
@@ -291,6 +292,11 @@ class ThreadSession(Session):
         self._close_lock = threading.Lock()
         self._closed_event = threading.Event()
         self._closer: Optional[threading.Thread] = None
+        # max_in_flight: callers wait on _room for replies to make room
+        self._max_in_flight = config.max_in_flight
+        self._request_timeout = config.request_timeout
+        self._room = threading.Condition(threading.Lock())
+        self._room_waiters = 0
 
     # ------------------------------------------------------------ hooks for Session
 
@@ -469,25 +475,54 @@ class ThreadSession(Session):
 
     # ------------------------------------------------------------ sending
 
-    def call(self, req: PendingRequest) -> Any:
-        """Send ``req`` and block for its result (raising its error)."""
+    def call(self, req: PendingRequest, timeout: Optional[float] = None) -> Any:
+        """Send ``req`` and block for its result (raising its error); at most
+        ``timeout`` seconds (default: the client's ``request_timeout``)."""
         if self._forked:
             raise ClientForkedError()
+        limit = self._max_in_flight
+        if limit is not None and self.engine.framed_count - self.engine.answered_count >= limit:
+            self._wait_for_room(limit)
         lock = _allocate_lock()
         lock.acquire()
         req.waiter = lock
-        # Take the read token (and mute the I/O thread) before sending, so the
-        # reply doesn't wake the I/O thread first; send; read the reply here.
-        self._lead(req, None, self._send)
-        lock.acquire()
+        if timeout is None:
+            timeout = self._request_timeout
+        if timeout is None:
+            # Take the read token (and mute the I/O thread) before sending, so the
+            # reply doesn't wake the I/O thread first; send; read the reply here.
+            self._lead(req, None, self._send)
+            lock.acquire()
+        else:
+            deadline = _monotonic() + timeout
+            self._lead(req, deadline, self._send)
+            if not lock.acquire(True, max(0.0, deadline - _monotonic())):
+                raise RequestTimeoutError(f"no reply within {timeout:g}s; the request may "
+                                          "still be applied by the server", path=req.path)
         if req.exception_value is not None:
             raise req.exception_value
         return req.result_value
+
+    def _wait_for_room(self, limit: int) -> None:
+        """Block until fewer than ``limit`` requests await a reply."""
+        self._flush_out()  # held-back frames must go out, or no reply would make room
+        engine = self.engine
+        with self._room:
+            self._room_waiters += 1
+            try:
+                while (engine.framed_count - engine.answered_count >= limit and engine.connected
+                       and not (self._close_requested or self._forked)):
+                    self._room.wait(0.05)
+            finally:
+                self._room_waiters -= 1
 
     def submit(self, req: PendingRequest) -> Future:
         """Send ``req`` (pipelined); its :class:`Future`."""
         if self._forked:
             raise ClientForkedError()
+        limit = self._max_in_flight
+        if limit is not None and self.engine.framed_count - self.engine.answered_count >= limit:
+            self._wait_for_room(limit)
         lock = _allocate_lock()
         lock.acquire()
         req.waiter = lock
@@ -499,21 +534,28 @@ class ThreadSession(Session):
         a request that cannot be sent fails in its future."""
         if self._forked:
             raise ClientForkedError()
+        limit = self._max_in_flight
+        if limit is not None and self.engine.framed_count - self.engine.answered_count >= limit:
+            self._wait_for_room(limit)
         for req in reqs:
             lock = _allocate_lock()
             lock.acquire()
             req.waiter = lock
         with self._send_lock:
             frames = []
+            engine = self.engine
             for req in reqs:
                 try:
-                    frame = self.frame_or_queue(req)
+                    if engine.can_batch(req):  # reads among them go out as multiReads
+                        frame = self.join_batch(req)
+                    else:
+                        frame = self.frame_or_queue(req)
                 except ZooKeeperError as e:
                     self._complete(req, None, e)
                     continue
                 if frame is not None:
                     frames.append(frame)
-            if frames:
+            if frames or engine.open_batch is not None:
                 sock = self._sock
                 if sock is not None:
                     self._write_locked(sock, frames)
@@ -530,13 +572,22 @@ class ThreadSession(Session):
         with self._send_lock:
             handed = False  # the frame is out, held back or queued: no longer ours to undo
             try:
+                engine = self.engine
+                if engine.can_batch(req):
+                    # A read while others are in flight: it waits in the open batch,
+                    # which the next reply read (or result(), or 64 KiB) sends.
+                    handed = True
+                    closed = self.join_batch(req)
+                    if closed is not None:
+                        self._hold_locked(closed)
+                    return
                 frame = self.frame_or_queue(req)
                 if frame is None:
                     return
                 sock = self._sock
                 if sock is None:  # connected implies a socket; be safe
                     return
-                if not flush and len(self.engine.pending) > 1:
+                if not flush and len(engine.pending) > 1:
                     self._outbuf.append(frame)
                     handed = True
                     self._outbytes += len(frame)
@@ -551,6 +602,15 @@ class ThreadSession(Session):
                 if not handed and req.xid:
                     self.engine.forget(req)
                 raise
+
+    def _hold_locked(self, frame: bytes) -> None:
+        """Hold ``frame`` back with the others (sent at 64 KiB at the latest)."""
+        self._outbuf.append(frame)
+        self._outbytes += len(frame)
+        if self._outbytes >= _COALESCE_BYTES:
+            sock = self._sock
+            if sock is not None:
+                self._write_locked(sock, [])
 
     def _flush_out(self) -> None:
         """Send the frames that were held back while other requests were in flight."""
@@ -569,6 +629,11 @@ class ThreadSession(Session):
             frames = out + frames
             out.clear()
             self._outbytes = 0
+        if self.engine.open_batch is not None:
+            # the newest requests of all: after everything framed before them
+            batch = self.engine.close_batch()
+            if batch:
+                frames = frames + [batch]
         if not frames:
             return
         try:
@@ -685,7 +750,10 @@ class ThreadSession(Session):
             self.last_heard = _monotonic()
         if engine.events:
             self.flush_events()
-        if self._outbuf:
+        if self._room_waiters:
+            with self._room:
+                self._room.notify_all()
+        if self._outbuf or engine.open_batch is not None:
             self._flush_out()
         return True
 

@@ -24,6 +24,7 @@ __all__ = [
     "NoServerError",
     "ClosedError",
     "ClientForkedError",
+    "QueueFullError",
     "WrongEventLoopError",
     "WaitTimeoutError",
     "ProtocolError",
@@ -375,8 +376,19 @@ class NoWatcherError(APIError):
 
 
 class RequestTimeoutError(APIError):
+    """No reply in time: the server's -122, or the client's own deadline
+    (``timeout=`` of a call, ``request_timeout`` of the client). The request
+    may still be applied by the server."""
+
     code = -122
     default_message = "request timeout"
+
+
+class QueueFullError(ZooKeeperError):
+    """Too many requests are waiting for a connection (``max_queued``); this
+    one was refused and not sent."""
+
+    default_message = "too many requests queued while disconnected"
 
 
 class ReconfigDisabledError(APIError):

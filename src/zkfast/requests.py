@@ -53,7 +53,7 @@ class PendingRequest:
 
     __slots__ = ("op", "kind", "path", "encode", "args", "finish", "xid",
                  "watch_kind", "watcher", "waiter", "callbacks", "result_value",
-                 "exception_value", "done_flag", "cookie")
+                 "exception_value", "done_flag", "cookie", "members")
 
     def __init__(self, op: int, kind: int, path: Optional[str], encode: Callable[..., bytes],
                  args: Tuple[Any, ...], finish: Optional[Callable[[Any], Any]] = None,
@@ -73,6 +73,8 @@ class PendingRequest:
         self.exception_value: Optional[BaseException] = None
         self.done_flag = False
         self.cookie: Any = None
+        #: For a batch of coalesced reads (one multiRead frame): the reads it carries.
+        self.members: Optional[List[PendingRequest]] = None
 
     def __repr__(self) -> str:
         return f"<PendingRequest op={self.op} xid={self.xid} path={self.path!r}>"

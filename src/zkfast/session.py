@@ -47,7 +47,7 @@ from .requests import PendingRequest
 from .steps import DONE, advance
 
 __all__ = ["Session", "Open", "Send", "Receive", "Sleep", "Ready", "Serve", "Close",
-           "RW_PROBE_INTERVAL", "HEARTBEAT_DEAD", "HEARTBEAT_PING", "HEARTBEAT_PROBE",
+           "RW_PROBE_INTERVAL", "presumed_lost_in", "HEARTBEAT_DEAD", "HEARTBEAT_PING", "HEARTBEAT_PROBE",
            "HEARTBEAT_WAIT"]
 
 _monotonic = time.monotonic
@@ -144,6 +144,17 @@ class Close:
 IOStep = Any
 IOGen = Generator[IOStep, Any, Any]
 
+
+def presumed_lost_in(last_heard: float, session_timeout: float) -> float:
+    """Seconds from now until a session must be presumed lost if no server is
+    heard meanwhile: one session timeout after the last reply (the server
+    expires a session one timeout after it last heard from the client, which
+    is just before that reply arrived), less a tenth of it (at most 1 s) for
+    that reply's travel."""
+    now = time.monotonic()
+    heard = last_heard or now
+    return max(0.0, heard + session_timeout - min(0.1 * session_timeout, 1.0) - now)
+
 # Sessions alive in this process, so a fork can disarm them in the child.
 _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 
@@ -196,10 +207,16 @@ class Session:
         #: later than this.
         self.last_heard = 0.0
         self._disconnected_at: Optional[float] = None
-        self._rw_server: Optional[Address] = None  # read-write server an isro probe found
+        # connect to this one next, without backing off: a read-write server an
+        # isro probe found, or the server just found to lack multiRead
+        self._next_addr: Optional[Address] = None
         self._next_rw_probe = 0.0
         self._rw_probe_index = 0
         self._failed_rounds = 0        # full rounds of failed connects since the last success
+        self._lost_timer: Any = None   # reports LOST while disconnected (see _arm_lost_timer)
+        # servers that dropped the connection while asked whether they have
+        # multiRead (older servers may): not asked again
+        self._no_multi_read: set[Address] = set()
         _sessions.add(self)
 
     # ------------------------------------------------------------ hooks (the I/O layer's)
@@ -316,6 +333,14 @@ class Session:
                 raise
             raise InvalidArgumentError(str(e), path=req.path) from e
 
+    def join_batch(self, req: PendingRequest) -> Optional[bytes]:
+        """A read that ``engine.can_batch`` allows joins the open batch (it goes
+        out with it at the next flush); returns the frame of a batch closed for
+        lack of room, to send first. Call with the I/O lock held."""
+        if self._close_requested or self._forked:
+            self.check_usable()
+        return self.engine.join_batch(req)
+
     def ready_frames(self, frames: List[bytes]) -> List[bytes]:
         """``frames`` followed by every queued request, framed (the I/O lock held)."""
         engine = self.engine
@@ -355,8 +380,8 @@ class Session:
         """Connect, serve, reconnect -- until the client closes or auth fails."""
         attempt = 0
         while not self.stopping:
-            if self._rw_server is not None:  # leaving a read-only server for it
-                addr, retry_start, self._rw_server = self._rw_server, False, None
+            if self._next_addr is not None:  # see __init__
+                addr, retry_start, self._next_addr = self._next_addr, False, None
             else:
                 addr, retry_start = self._host_provider.next()
             if retry_start:
@@ -413,14 +438,32 @@ class Session:
             yield Send(link, b"".join(engine.auth_replay_frames()))
             while not engine.auth_replay_done:
                 engine.receive((yield Receive(link, timeout)), self._complete)
-        yield Ready(link, engine.watch_replay_frames())
+        # The watches go back first, relative to the last zxid seen before this
+        # connection: any reply read now would move it past changes they missed.
+        replay = engine.watch_replay_frames()
+        if engine.coalesce_reads and addr not in self._no_multi_read:
+            # Does this server have multiRead (3.6+)? Asked before any request of
+            # the caller's goes out: an older server answers "unimplemented" and
+            # closes the connection, which must cost no request.
+            yield Send(link, b"".join(replay + engine.probe_frames()))
+            replay = []
+            while engine.probe_outstanding:
+                engine.receive((yield Receive(link, timeout)), self._complete)
+            if not engine.multi_read_ok:
+                self._no_multi_read.add(addr)
+                if engine.multi_read_unimplemented:  # the server hangs up after saying so
+                    self._next_addr = addr
+                    raise ConnectionLossError("the server has no multiRead; reconnecting without it")
+        yield Ready(link, replay)
         self.server = addr
         self._disconnected_at = None
         self._next_rw_probe = _monotonic() + RW_PROBE_INTERVAL / 4
         if self._failed_rounds:
             self.log.info("connected again after %d failed round(s) of connects", self._failed_rounds)
             self._failed_rounds = 0
+        self._cancel_lost_timer()
         self.announce(State.CONNECTED_READ_ONLY if resp.read_only else State.CONNECTED)
+        self.flush_events()  # watches the replay fired while connecting
         self.log.info("connected to %s:%d session 0x%x (timeout %dms)%s", addr[0], addr[1],
                       engine.session_id, engine.negotiated_timeout_ms,
                       " read-only" if resp.read_only else "")
@@ -453,6 +496,8 @@ class Session:
                              self.config.hosts, self.last_error)
 
     def _handshake_failed(self, addr: Address, error: BaseException) -> None:
+        if self.engine.probe_outstanding:  # it hung up on the multiRead question
+            self._no_multi_read.add(addr)
         self.last_error = error
         self.log.debug("handshake with %s:%d failed: %s", addr[0], addr[1], error)
         # Requests the handshake sent (SASL, auth replay) are owed by the dead
@@ -479,11 +524,39 @@ class Session:
         if self.engine.state != State.AUTH_FAILED:
             self.announce(State.SUSPENDED)
             self.log.info("disconnected: %s", error)
+            self._arm_lost_timer()
+
+    def _arm_lost_timer(self) -> None:
+        """While disconnected: report LOST once a session timeout has passed
+        since the last reply (see :class:`~zkfast.State`)."""
+        session_id = self.engine.session_id
+        if not session_id or self._lost_timer is not None:
+            return
+        delay = presumed_lost_in(self.last_heard, self.engine.negotiated_timeout)
+        try:
+            self._lost_timer = self.call_later(delay, lambda: self._presumed_lost(session_id))
+        except RuntimeError:  # no loop or thread to run it (closing)
+            self._lost_timer = None
+
+    def _presumed_lost(self, session_id: int) -> None:
+        self._lost_timer = None
+        engine = self.engine
+        if (engine.state == State.SUSPENDED and not engine.connected and not self.stopping
+                and engine.session_id == session_id):
+            self.log.warning("session 0x%x presumed lost: no server heard for %.1fs",
+                             session_id, engine.negotiated_timeout)
+            self.announce(State.LOST)
+
+    def _cancel_lost_timer(self) -> None:
+        timer, self._lost_timer = self._lost_timer, None
+        if timer is not None:
+            timer.cancel()
 
     def on_expired(self, error: SessionExpiredError) -> None:
         """The server said the session is gone: tell listeners, end every watch
         with NOT_WATCHING, fail what was queued, and start a new session."""
         self.log.warning("session 0x%x expired", self.engine.session_id)
+        self._cancel_lost_timer()
         self.announce(State.EXPIRED)
         self.engine.session_ended(error)
         self.flush_events()
@@ -546,7 +619,7 @@ class Session:
         yield Close(link)
         if answer[:2] == b"rw":
             self.log.info("read-write server found at %s:%d", addr[0], addr[1])
-            self._rw_server = addr
+            self._next_addr = addr
             return addr
         return None
 
@@ -575,6 +648,7 @@ class Session:
         if self._closed:
             return
         self._closing = True
+        self._cancel_lost_timer()
         lost = self._detach()
         with self._io_lock():
             lost += self.engine.take_queued()
