@@ -398,10 +398,10 @@ class _PersistentNodeCore:
         if self._closed:
             return
         if state.is_connected:
-            self._reconciler.trigger()
-        elif state in (State.EXPIRED, State.CLOSED, State.AUTH_FAILED):
+            self._reconciler.trigger()  # the same session: a cheap re-check; a new one: make it again
+        elif state in (State.LOST, State.EXPIRED, State.CLOSED, State.AUTH_FAILED):
             if self.ephemeral:
-                self._ours = False
+                self._ours = False  # LOST: presumed gone; the next CONNECTED finds out
 
 
 class PersistentNode(_PersistentNodeCore):
