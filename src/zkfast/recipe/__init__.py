@@ -18,8 +18,18 @@ Party / ShallowParty      group membership
 Queue / LockingQueue      priority queues (take / take-work-consume)
 DataWatch / ChildrenWatch decorator-style watchers (kazoo)
 TreeCache                 local mirror of a subtree on ONE recursive watch
+                          (with Curator's filters: depth, accept, traverse)
 walk / get_tree /         bulk reads and deletes with a bounded window of
 delete_tree               pipelined requests
+PersistentNode            a node kept in place (with its data) until closed
+PersistentTtlNode         a TTL node kept alive while the process runs
+GroupMember               membership with data and a live view of the members
+PersistentWatcher         a persistent/recursive watch kept through expiry
+SharedValue / SharedCount versioned shared value (Curator's 4-byte count)
+LeaderSelector            run a function while leading (Curator's layout)
+Fence                     writes applied only while a hold is still held
+attempt_revoke            Curator's lock revocation (``Lock(on_revoke=...)``)
+discovery                 service discovery compatible with curator-x-discovery
 ========================  =====================================================
 
 >>> from zkfast.recipe import Lock, TreeCache
