@@ -10,11 +10,11 @@ from typing import Any, List, Tuple
 
 import pytest
 
-from zkfast import AsyncClient
+from zkfast import AsyncClient, State
 from zkfast.recipe import AsyncLeaderSelector, LeaderSelector
 from zkfast.testing import TcpProxy, ZooKeeperServer
 
-from helpers import expire, wait_until
+from helpers import States, expire, wait_until
 
 
 def _overlaps(intervals: List[Tuple[str, int, int]]) -> List[Any]:
@@ -99,10 +99,12 @@ def test_lost_policy_leads_through_a_dropped_connection_not_an_expiry(
         selector.interrupted.wait(60)
         ended.set()
 
+    states = States(client)
     selector = LeaderSelector(client, "/leader", lead, "p", interrupt_on="lost").start()
     wait_until(lambda: selector.has_leadership)
     zk_proxy.drop_all()
-    wait_until(lambda: client.connected, timeout=20)
+    states.wait_for(State.SUSPENDED)
+    states.wait_for(State.CONNECTED, timeout=20)  # (a CONNECTED after the drop)
     client.sync("/leader")
     assert selector.has_leadership and not ended.is_set()  # same session: still leads
     other = make_client()

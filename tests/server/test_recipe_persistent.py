@@ -109,6 +109,24 @@ def test_lost_create_reply_and_dropped_connections(zk_proxy: TcpProxy, make_clie
     assert other.get_children("/grp") == []
 
 
+def test_close_while_disconnected_deletes_after_the_reconnect(zk_proxy: TcpProxy,
+                                                             make_client: Any) -> None:
+    owner, other = make_client(hosts=zk_proxy.hosts), make_client()
+    node = PersistentNode(owner, "/grp/me", b"x").start()
+    assert node.wait_for_initial_create(10)
+    zk_proxy.refuse(True)
+    zk_proxy.drop_all()
+    wait_until(lambda: not owner.connected)
+    node.close()  # does not wait for the connection: the delete goes on in the background
+    assert not owner.connected and other.exists("/grp/me") is not None
+    zk_proxy.refuse(False)
+    wait_until(lambda: other.exists("/grp/me") is None, timeout=30)  # same session: deleted
+    never_started = PersistentNode(owner, "/grp/keep", ephemeral=False)
+    other.create("/grp/keep", b"theirs")
+    never_started.close()  # never started: nothing of anyone's is touched
+    assert other.get("/grp/keep")[0] == b"theirs"
+
+
 def test_another_sessions_ephemeral_is_waited_out(make_client: Any) -> None:
     squatter, owner, other = make_client(), make_client(), make_client()
     squatter.create("/grp/me", b"squatter", ephemeral=True, makepath=True)

@@ -192,20 +192,38 @@ class _PersistentNodeCore:
         self._closed = True
         self._reconciler.stop()
         self.client.remove_listener(self._on_state)
-        if not self.delete_on_close:
+        if not self.delete_on_close or not self._started:
             return
         node = self._node
+        if node is None and not self.sequence:
+            node = self.base_path  # a first create may be in flight
+        if node is not None and not self.client.connected:
+            # don't hold the caller until the reconnect: finish in the background
+            drive(self.client, self._delete_quietly_gen(node))
+            return
         try:
             if node is not None:
                 yield from self._delete_if_ours(node)
-            elif self.sequence:  # a first create may be in flight: find it by its prefix
+            else:  # a first sequential create may be in flight: find it by its prefix
                 yield from discard_prefixed(self.client, parent(self.base_path),
                                             self._sequential_prefix())
         except (ConnectionLossError, SessionExpiredError, ClosedError) as e:
             log.debug("%r: delete on close failed (%s); an ephemeral node goes with its session",
                       self, e)
-            if node is not None and not self.ephemeral:
-                drive(self.client, self._delete_if_ours(node))
+            if node is not None:
+                drive(self.client, self._delete_quietly_gen(node))
+
+    def _delete_quietly_gen(self, node: str) -> Generator[Any, Any, None]:
+        """:meth:`_delete_if_ours`, for the background: repeated after a lost
+        reply, given up when the session or the client ends."""
+        while True:
+            try:
+                yield from self._delete_if_ours(node)
+                return
+            except ConnectionLossError:
+                continue
+            except (SessionExpiredError, ClosedError):
+                return
 
     def _delete_if_ours(self, node: str) -> Generator[Any, Any, None]:
         engine = self.client.requests
