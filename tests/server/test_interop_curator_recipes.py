@@ -480,3 +480,37 @@ def test_leader_latch_vs_curator_with_connection_loss(zk_server: ZooKeeperServer
     assert len(resets) == 2 and len(suspensions) >= 2
     assert_exclusive(holds)
     _assert_contended(holds, 2 * rounds)
+
+
+# ---------------------------------------------------------------- the checks can fail
+
+
+def test_the_interop_checks_catch_broken_exclusion(monkeypatch: pytest.MonkeyPatch,
+                                                   zk_server: ZooKeeperServer, zk_chroot: str,
+                                                   make_client: Any, peers: Peers) -> None:
+    """Proof that the interop tests can fail: zkfast is made to ignore Curator's
+    contender nodes (dashed-UUID protected names -- the defect issue 13.1b fixed),
+    which breaks exclusion between the two clients only. The step-by-step mutex test
+    then fails, and the hold-interval checker finds overlaps under contention."""
+    import zkfast.recipe.lock as lock_module
+    from test_interop_curator import test_lock_and_curator_mutex_exclude_each_other
+    from zkfast.recipe._names import protected_guid
+
+    real = lock_module.sorted_contenders
+
+    def blind_to_curator(children: Any) -> List[str]:
+        return [c for c in real(children) if "-" not in (protected_guid(c) or "")]
+
+    monkeypatch.setattr(lock_module, "sorted_contenders", blind_to_curator)
+    with pytest.raises(AssertionError, match="zkfast took a lock Curator holds"):
+        test_lock_and_curator_mutex_exclude_each_other(zk_server, zk_chroot, make_client, peers)
+
+    curator = peers.curator(zk_server.hosts, zk_chroot + "/m2", "mutex")
+    check_clock(curator)
+    rounds = 10
+    curator.start_loop(rounds, HOLD_MS, 0)
+    holds = run_zkfast([("zkfast-0", Lock(make_client(), "/m2", "zkfast-0"))], rounds,
+                       HOLD_MS / 1000, 0, _lock_acquire, lambda lk: lk.release(), _lock_held)
+    holds += curator.wait_loop()
+    with pytest.raises(AssertionError, match="overlapping holds"):
+        assert_exclusive(holds)
