@@ -200,6 +200,8 @@ class AsyncioSession(Session):
         req.result_value = result
         req.exception_value = exc
         req.done_flag = True
+        if self._observers is not None:
+            self._observe(req, result, exc)
         fut = req.waiter
         if fut is None or fut.done():
             return
@@ -349,6 +351,11 @@ class AsyncioSession(Session):
         self._dispatch_q = None  # no dispatcher will run again
         self.finish_close()
 
+    def _drop_connection(self, reason: str) -> None:
+        conn = self._conn
+        if conn is not None:
+            conn.abort(ConnectionLossError(reason))
+
     def _close_forked(self) -> None:
         """close() in a child process after fork: touch nothing shared with the parent."""
         self._closing = True
@@ -445,11 +452,14 @@ class AsyncioSession(Session):
         conn = self._conn
         if conn is None:
             return  # the requests stay pending and fail with the connection
-        conn.write(out[0] if len(out) == 1 else b"".join(out))
+        data = out[0] if len(out) == 1 else b"".join(out)
+        conn.write(data)
         self._last_send = _monotonic()
+        self.bytes_sent += len(data)
 
     def _data_received(self, conn: _Connection, data: Any) -> None:
         engine = self.engine
+        self.bytes_received += len(data)
         frames = engine.frames_received
         try:
             engine.receive(data, self._complete)

@@ -328,6 +328,8 @@ class ThreadSession(Session):
                 pass
         if req.callbacks is not None:
             self._run_callbacks(req)
+        if self._observers is not None:
+            self._observe(req, result, exc)
 
     def _run_callbacks(self, req: PendingRequest) -> None:
         with _callback_lock:
@@ -455,6 +457,12 @@ class ThreadSession(Session):
         if dt is not None and dt is not threading.current_thread():
             dt.join(timeout + 5)
         self._closed_event.set()
+
+    def _drop_connection(self, reason: str) -> None:
+        sock = self._sock
+        if sock is not None:
+            self.log.debug("dropping the connection: %s", reason)
+            _shutdown(sock)
 
     def _close_forked(self) -> None:
         """close() in a child process: end nothing of the parent's. The I/O
@@ -636,8 +644,9 @@ class ThreadSession(Session):
                 frames = frames + [batch]
         if not frames:
             return
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
         try:
-            sock.sendall(frames[0] if len(frames) == 1 else b"".join(frames))
+            sock.sendall(data)
         except OSError as e:
             self.log.debug("send failed: %s", e)
             _shutdown(sock)
@@ -650,6 +659,7 @@ class ThreadSession(Session):
                 pass
             raise
         self._last_send = _monotonic()
+        self.bytes_sent += len(data)
 
     # ------------------------------------------------------------ reading on the caller's thread
 
@@ -732,6 +742,7 @@ class ThreadSession(Session):
             n = sock.recv_into(self._rbuf)
             if not n:
                 return False
+            self.bytes_received += n
             engine.receive(self._rview[:n], self._complete)
         except (OSError, ZooKeeperError):  # a dead socket, a corrupt stream, a protocol violation
             self.flush_events()
