@@ -27,10 +27,9 @@ import asyncio
 import contextlib
 import inspect
 import time
-import warnings
 from asyncio import events as _asyncio_events
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, cast
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple, Type, cast
 
 from ._api import ClientAPI
 from .errors import (
@@ -496,8 +495,10 @@ class AsyncioSession(Session):
             if self._state_changed is not None:
                 self._state_changed.set()
 
-    async def _drive_io(self, gen: Any) -> Any:
-        """Perform the I/O steps of a session generator, awaiting."""
+    async def _drive(self, gen: Any, perform: Callable[[Any], Awaitable[Any]],
+                     errors: Tuple[Type[BaseException], ...]) -> Any:
+        """Run a generator to its end, awaiting: each step it yields is done by
+        ``perform``, its result sent back or its error (of ``errors``) thrown in."""
         value: Any = None
         error: Optional[BaseException] = None
         while True:
@@ -506,9 +507,13 @@ class AsyncioSession(Session):
                 return result
             value = error = None
             try:
-                value = await self._perform(step)
-            except (OSError, ValueError, ZooKeeperError) as e:
+                value = await perform(step)
+            except errors as e:
                 error = e
+
+    async def _drive_io(self, gen: Any) -> Any:
+        """Perform the I/O steps of a session generator (see zkfast.session)."""
+        return await self._drive(gen, self._perform, (OSError, ValueError, ZooKeeperError))
 
     async def _perform(self, step: Any) -> Any:
         t = type(step)
@@ -636,43 +641,34 @@ class AsyncioSession(Session):
     # ------------------------------------------------------------ steps (see zkfast.steps)
 
     async def run_steps(self, gen: StepGen) -> Any:
-        """Drive a step generator to its end, awaiting; its result."""
-        value: Any = None
-        error: Optional[BaseException] = None
-        while True:
-            step, result = advance(gen, value, error)
-            if step is DONE:
-                return result
-            value = error = None
-            t = type(step)
-            if t is PendingRequest:
+        """Drive a step generator (zkfast.steps) to its end, awaiting; its result."""
+        return await self._drive(gen, self._perform_step, (ZooKeeperError,))
+
+    async def _perform_step(self, step: Any) -> Any:
+        t = type(step)
+        if t is PendingRequest:
+            return await self.call(step)
+        if t is Batch:
+            futs: List[Any] = []
+            for req in step:
                 try:
-                    value = await self.call(step)
+                    futs.append(self.submit(req))
                 except ZooKeeperError as e:
-                    error = e
-            elif t is Batch:
-                futs: List[Any] = []
-                for req in step:
-                    try:
-                        futs.append(self.submit(req))
-                    except ZooKeeperError as e:
-                        failed = self._loop.create_future()
-                        failed.set_exception(e)
-                        futs.append(failed)
-                value = await asyncio.gather(*futs, return_exceptions=True)
-            elif t is Wait:
-                if step.event.is_set():
-                    value = True
-                else:
-                    try:
-                        await asyncio.wait_for(step.event.wait(), step.timeout)
-                        value = True
-                    except asyncio.TimeoutError:
-                        value = False
-            elif t is WaitConnected:
-                value = await self.wait_connected(step.timeout)
-            else:
-                error = TypeError(f"not a step: {step!r}")
+                    failed = self._loop.create_future()
+                    failed.set_exception(e)
+                    futs.append(failed)
+            return await asyncio.gather(*futs, return_exceptions=True)
+        if t is Wait:
+            if step.event.is_set():
+                return True
+            try:
+                await asyncio.wait_for(step.event.wait(), step.timeout)
+                return True
+            except asyncio.TimeoutError:
+                return False
+        if t is WaitConnected:
+            return await self.wait_connected(step.timeout)
+        raise TypeError(f"not a step: {step!r}")
 
     def run_in_background(self, gen: StepGen, done: Optional[Done] = None) -> None:
         task = self._check_loop().create_task(self.run_steps(gen))
@@ -720,6 +716,7 @@ class AsyncClient(ClientAPI):
     is_async = True
     _session: AsyncioSession
     _session_class = AsyncioSession
+    _how_to_close = "await close() (or use async with)"
 
     async def start(self, timeout: float = 15.0) -> AsyncClient:
         """Connect (on the running loop, which the client then belongs to)."""
@@ -745,19 +742,6 @@ class AsyncClient(ClientAPI):
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
-    def __del__(self) -> None:
-        session = self.__dict__.get("_session")
-        if session is None or not session.started or session._closed or session._forked \
-                or session._closing:
-            return
-        warnings.warn(f"unclosed {self!r}: await close() (or use async with)", ResourceWarning,
-                      stacklevel=2, source=self)
-        session.close_in_background()
-
-    def __repr__(self) -> str:
-        engine = self._engine
-        return (f"<zkfast.AsyncClient hosts={self.hosts!r} state={engine.state.value} "
-                f"session=0x{engine.session_id:x}>")
 
     async def server_version(self, timeout: float = 5.0) -> str:
         """The version string of the server this client is connected to
