@@ -573,9 +573,14 @@ class FakeServer:
 
     def close(self) -> None:
         self._stop = True
+        try:
+            self._lsock.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not)
+        except OSError:
+            pass
         self._lsock.close()
         self.drop_all()
         self._thread.join(5)
+        assert not self._thread.is_alive(), "the fake server's accept loop did not end"
 
     def drop_all(self) -> None:
         """Close every client connection now."""
