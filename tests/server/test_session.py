@@ -196,6 +196,22 @@ def test_dropped_connection_suspends_and_resumes_the_session(proxy: TcpProxy, ba
     assert zk.session_id == sid and zk.state == State.CONNECTED
 
 
+def test_requests_queued_while_disconnected_wait_at_most_one_session_timeout(
+        proxy: TcpProxy, base: str, clients: Callable[..., Any]) -> None:
+    zk = clients(proxy.hosts + base, session_timeout=2.0)
+    states = States(zk)
+    proxy.refuse(True)
+    proxy.drop_all()
+    states.wait_for(State.SUSPENDED)
+    queued = zk.get_async("/")
+    err = failed_with(queued, ConnectionLossError, timeout=15)
+    assert "session timeout" in str(err)
+    assert zk.state == State.SUSPENDED and proxy.connections_refused >= 1  # still trying meanwhile
+    proxy.refuse(False)
+    states.wait_for(State.CONNECTED)  # (likely in a new session: the server expires the old one)
+    assert zk.exists("/") is not None
+
+
 # ---------------------------------------------------------------------------- 3. watch replay
 
 
