@@ -142,7 +142,7 @@ def test_pings_keep_an_idle_session_alive(server: ZooKeeperServer, proxy: TcpPro
 @pytest.mark.parametrize("kind", ["sync", pytest.param("async", marks=pytest.mark.xfail(
     strict=True, reason="aio.py: a connection's read timeout runs from _Connection.__init__ (TCP "
     "connect), not from the end of the handshake: _ready/start_serving never resets "
-    "conn.last_recv (ThreadSession._serve resets _last_recv), so a handshake longer than "
+    "conn.last_recv (ThreadSession._serve resets last_heard), so a handshake longer than "
     "read_timeout - ping_interval gets a live connection declared dead before its first ping"))])
 def test_a_slow_handshake_does_not_shorten_the_first_read_timeout(clients: Callable[..., Any]
                                                                    ) -> None:
