@@ -177,6 +177,8 @@ class AsyncioSession(Session):
         self._max_in_flight = config.max_in_flight
         self._request_timeout = config.request_timeout
         self._waiting: Deque[PendingRequest] = deque()  # calls waiting for room (max_in_flight)
+        self._close_task: Optional[asyncio.Task[None]] = None
+        self._closing_from_dispatcher = False
 
     # ------------------------------------------------------------ hooks for Session
 
@@ -303,16 +305,23 @@ class AsyncioSession(Session):
         if running is not loop:
             if not loop.is_closed() and loop.is_running():
                 # the client's loop runs in another thread: close there
-                fut = asyncio.run_coroutine_threadsafe(self._close(timeout), loop)
+                fut = asyncio.run_coroutine_threadsafe(self.close(timeout), loop)
                 await asyncio.wrap_future(fut)
             else:
                 self._close_without_loop()
             return
-        await self._close(timeout)
+        if asyncio.current_task() is self._dispatch_task:
+            # a callback closing: the close must not wait for the callback to end
+            self._closing_from_dispatcher = True
+        task = self._close_task
+        if task is None:
+            # One close, whoever asks and however often; a caller cancelled while
+            # it waits stops waiting, and the close goes on.
+            task = self._close_task = loop.create_task(self._close(timeout),
+                                                       name=f"zkfast-close[{self.config.name}]")
+        await asyncio.shield(task)
 
     async def _close(self, timeout: float) -> None:
-        if self._closed or self._closing:
-            return
         conn = self._conn
         if conn is not None and self.engine.state.is_connected:
             self._session_closing = True
@@ -327,20 +336,16 @@ class AsyncioSession(Session):
         if conn is not None:
             conn.abort()
         main = self._main_task
-        if main is not None and main is not asyncio.current_task():
+        if main is not None:
             main.cancel()
-            try:
-                await main
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+            await asyncio.wait({main})  # its end, whatever it ended with
         self.finish_close()
         dt = self._dispatch_task
         if dt is not None and self._dispatch_q is not None:
             self._dispatch_q.put_nowait(None)
-            if dt is not asyncio.current_task():  # closed from a callback: it ends after it
-                try:
-                    await asyncio.wait_for(asyncio.shield(dt), timeout + 5)
-                except (asyncio.TimeoutError, asyncio.CancelledError):
+            if not self._closing_from_dispatcher:  # else it ends after the callback
+                done, _ = await asyncio.wait({dt}, timeout=timeout + 5)
+                if not done:
                     dt.cancel()
 
     def _close_without_loop(self) -> None:
@@ -582,6 +587,8 @@ class AsyncioSession(Session):
         frames = self.ready_frames(frames)
         if frames:
             conn.write(b"".join(frames))
+        # the read timeout counts from now, not from when the handshake began
+        conn.last_recv = self.last_heard = _monotonic()
         self._conn = conn
         self.engine.connection_ready()
         self._last_send = _monotonic()

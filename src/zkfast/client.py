@@ -293,6 +293,7 @@ class ThreadSession(Session):
         self._close_lock = threading.Lock()
         self._closed_event = threading.Event()
         self._closer: Optional[threading.Thread] = None
+        self._connecting: Optional[socket.socket] = None  # the socket of a handshake in progress
         # max_in_flight: callers wait on _room for replies to make room
         self._max_in_flight = config.max_in_flight
         self._request_timeout = config.request_timeout
@@ -446,9 +447,9 @@ class ThreadSession(Session):
                 pass
         self._closing = True
         self._wake.set()
-        sock = self._sock
-        if sock is not None:
-            _shutdown(sock)
+        for sock in (self._sock, self._connecting):
+            if sock is not None:
+                _shutdown(sock)
         io = self._io_thread
         if io is not None and io is not threading.current_thread():
             io.join(timeout + 5)
@@ -487,8 +488,8 @@ class ThreadSession(Session):
     def call(self, req: PendingRequest, timeout: Optional[float] = None) -> Any:
         """Send ``req`` and block for its result (raising its error); at most
         ``timeout`` seconds (default: the client's ``request_timeout``)."""
-        if self._forked:
-            raise ClientForkedError()
+        if self._forked or self._io_thread is None:
+            self._not_usable()
         limit = self._max_in_flight
         if limit is not None and self.engine.framed_count - self.engine.answered_count >= limit:
             self._wait_for_room(limit)
@@ -512,6 +513,11 @@ class ThreadSession(Session):
             raise req.exception_value
         return req.result_value
 
+    def _not_usable(self) -> None:
+        if self._forked:
+            raise ClientForkedError()
+        raise ClosedError("the Client is not started: start() it (or use a with block)")
+
     def _wait_for_room(self, limit: int) -> None:
         """Block until fewer than ``limit`` requests await a reply."""
         self._flush_out()  # held-back frames must go out, or no reply would make room
@@ -527,8 +533,8 @@ class ThreadSession(Session):
 
     def submit(self, req: PendingRequest) -> Future:
         """Send ``req`` (pipelined); its :class:`Future`."""
-        if self._forked:
-            raise ClientForkedError()
+        if self._forked or self._io_thread is None:
+            self._not_usable()
         limit = self._max_in_flight
         if limit is not None and self.engine.framed_count - self.engine.answered_count >= limit:
             self._wait_for_room(limit)
@@ -541,8 +547,8 @@ class ThreadSession(Session):
     def submit_many(self, reqs: Sequence[PendingRequest]) -> List[Future]:
         """Send several requests with one send-lock hold and one ``sendall``;
         a request that cannot be sent fails in its future."""
-        if self._forked:
-            raise ClientForkedError()
+        if self._forked or self._io_thread is None:
+            self._not_usable()
         limit = self._max_in_flight
         if limit is not None and self.engine.framed_count - self.engine.answered_count >= limit:
             self._wait_for_room(limit)
@@ -863,6 +869,8 @@ class ThreadSession(Session):
                 _close(sock)
                 raise
         sock.settimeout(timeout)
+        if not raw:
+            self._connecting = sock  # close() ends a handshake in progress through it
         return sock
 
     def _ready(self, sock: socket.socket, frames: List[bytes]) -> None:
@@ -875,6 +883,7 @@ class ThreadSession(Session):
             if frames:
                 sock.sendall(b"".join(frames))
             self._readable = _ReadableCheck(sock)
+            self._connecting = None
             self._sock = sock
             self.engine.connection_ready()
             self._last_send = _monotonic()

@@ -183,9 +183,6 @@ def test_cancelled_calls_leave_the_session_usable(hosts: str) -> None:
     run(main)
 
 
-@pytest.mark.xfail(strict=True, reason="aio.py AsyncioSession._close returns at once when a close "
-                   "is already under way (`if self._closed or self._closing: return`), before the "
-                   "client is closed; Client.close waits for the other closer")
 def test_a_close_during_a_close_returns_once_closed(hosts: str) -> None:
     async def main() -> None:
         zk = AsyncClient(hosts)
@@ -201,10 +198,6 @@ def test_a_close_during_a_close_returns_once_closed(hosts: str) -> None:
     run(main)
 
 
-@pytest.mark.xfail(strict=True, reason="aio.py AsyncioSession._close swallows the caller's "
-                   "cancellation: `except (asyncio.CancelledError, Exception)` around `await main` "
-                   "and `except (TimeoutError, CancelledError)` around the dispatcher wait catch it "
-                   "too, so a cancelled close() returns normally")
 def test_cancelling_a_close_cancels_the_caller_not_the_close(hosts: str) -> None:
     async def main() -> None:
         zk = AsyncClient(hosts)
@@ -220,11 +213,6 @@ def test_cancelling_a_close_cancels_the_caller_not_the_close(hosts: str) -> None
     run(main)
 
 
-@pytest.mark.xfail(strict=True, reason="aio.py: a close() cancelled while it awaits the closeSession "
-                   "reply leaves the client half closed: _session_closing set, _closing unset, so the "
-                   "connection task ends on the server's hang-up without a state change; calls fail "
-                   "(_close_requested) but state stays CONNECTED, wait_connected() is True and "
-                   "listeners never hear CLOSED until close() is called again")
 def test_a_cancelled_close_leaves_no_half_closed_client(hosts: str) -> None:
     async def main() -> None:
         zk = AsyncClient(hosts)

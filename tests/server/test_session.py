@@ -139,11 +139,6 @@ def test_pings_keep_an_idle_session_alive(server: ZooKeeperServer, proxy: TcpPro
     assert zk.get("/eph")[1].ephemeral_owner == sid
 
 
-@pytest.mark.parametrize("kind", ["sync", pytest.param("async", marks=pytest.mark.xfail(
-    strict=True, reason="aio.py: a connection's read timeout runs from _Connection.__init__ (TCP "
-    "connect), not from the end of the handshake: _ready/start_serving never resets "
-    "conn.last_recv (ThreadSession._serve resets last_heard), so a handshake longer than "
-    "read_timeout - ping_interval gets a live connection declared dead before its first ping"))])
 def test_a_slow_handshake_does_not_shorten_the_first_read_timeout(clients: Callable[..., Any]
                                                                    ) -> None:
     # The read timeout (2/3 of the session's) runs from the end of the handshake: a
@@ -206,7 +201,8 @@ def test_requests_queued_while_disconnected_wait_at_most_one_session_timeout(
     queued = zk.get_async("/")
     err = failed_with(queued, ConnectionLossError, timeout=15)
     assert "session timeout" in str(err)
-    assert zk.state == State.SUSPENDED and proxy.connections_refused >= 1  # still trying meanwhile
+    # still trying meanwhile (LOST: no server for a session timeout)
+    assert zk.state in (State.SUSPENDED, State.LOST) and proxy.connections_refused >= 1
     proxy.refuse(False)
     states.wait_for(State.CONNECTED)  # (likely in a new session: the server expires the old one)
     assert zk.exists("/") is not None
@@ -884,11 +880,6 @@ def test_close_while_disconnected_fails_queued_requests(proxy: TcpProxy, base: s
     wait_until(lambda: not workers_alive(zk), timeout=5)
 
 
-@pytest.mark.parametrize("kind", [pytest.param("sync", marks=pytest.mark.xfail(
-    strict=True, reason="Client.close() during a reconnect's handshake neither stops it nor waits "
-    "it out quietly: ThreadSession._close only shuts down the live socket (_sock is None until "
-    "Ready), so the I/O thread finishes the handshake (up to connection_timeout) and "
-    "Session._handshake announces CONNECTED after close() began")), "async"])
 def test_close_during_a_reconnect_handshake_ends_it(clients: Callable[..., Any]) -> None:
     with FakeServer() as fake:
         zk = clients(fake.hosts, session_timeout=6.0, connection_timeout=3.0)
@@ -903,11 +894,6 @@ def test_close_during_a_reconnect_handshake_ends_it(clients: Callable[..., Any])
         assert states.seen[seen_before_close:] == [State.CLOSED]
 
 
-@pytest.mark.parametrize("kind", [pytest.param("sync", marks=pytest.mark.xfail(
-    strict=True, reason="a call on a Client that was never started is queued by "
-    "Session.frame_or_queue for a connection no thread will ever make: its Future never "
-    "completes and a blocking call hangs forever (AsyncClient raises ClosedError: not started)")),
-    "async"])
 def test_a_call_before_start_fails_at_once(server: ZooKeeperServer, clients: Callable[..., Any]) -> None:
     zk = clients(server.hosts, start=False)
     with pytest.raises(ClosedError):
