@@ -50,6 +50,7 @@ from clients import connection_loop_alive, dispose, new_client, tls_peer_cert, w
 from helpers import States, EventLog, wait_until
 
 TICK_MS = 250  # the module server's tickTime: sessions from 0.5 s (2 ticks) to 20 s
+POISON_ZXID = 0x4242424242424242  # what a forged reply claims
 
 
 # ---------------------------------------------------------------------------- fixtures
@@ -570,6 +571,12 @@ class FakeServer:
         self.session_timeout_ms = session_timeout_ms
         self.connects: List[tuple] = []  # (session_id, passwd, read_only) per ConnectRequest
         self.requests = 0
+        # Like a real server, the fake has a last zxid and (with check_zxid)
+        # refuses a client that claims to have seen a later one: the session is
+        # then locked out.
+        self.zxid = 100
+        self.check_zxid = False
+        self.refused_zxids: List[int] = []
         self.pings = 0
         self._sid = 0x5A5A000000000000
         self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -625,7 +632,10 @@ class FakeServer:
                     return
                 (n,) = struct.unpack(">i", head)
                 body = _recv_exact(conn, n)
-                _pv, _zxid, _timeout, sid, plen = struct.unpack_from(">iqiqi", body)
+                _pv, last_zxid, _timeout, sid, plen = struct.unpack_from(">iqiqi", body)
+                if self.check_zxid and last_zxid > self.zxid:
+                    self.refused_zxids.append(last_zxid)
+                    return  # "has seen zxid ..., our last zxid is ...": hang up
                 passwd = body[28:28 + plen]
                 ro = bool(body[28 + plen]) if len(body) > 28 + plen else False
                 self.connects.append((sid, passwd, ro))
@@ -636,17 +646,17 @@ class FakeServer:
                     time.sleep(self.connect_delay)  # a server slow to answer (busy, loading)
                 conn.sendall(_frame(struct.pack(">iiqi", 0, self.session_timeout_ms, sid, 16)
                                     + passwd + b"\x00"))
-                zxid = 100
                 while not self._stop:
                     (n,) = struct.unpack(">i", _recv_exact(conn, 4))
                     req = _recv_exact(conn, n)
                     xid, op = struct.unpack_from(">ii", req)
                     if op == 11:  # ping
                         self.pings += 1
-                        conn.sendall(_frame(struct.pack(">iqi", -2, zxid, 0)))
+                        conn.sendall(_frame(struct.pack(">iqi", -2, self.zxid, 0)))
                         continue
                     self.requests += 1
-                    zxid += 1
+                    self.zxid += 1
+                    zxid = self.zxid
                     mode = self.mode
                     if mode == "ok":
                         err = 0 if op == -11 else -101
@@ -689,12 +699,14 @@ class FakeServer:
             conn.sendall(_frame(header + struct.pack(">ii", 1, 2) + b"\xff\xfe"))
             return True
         if mode == "ok_then_unknown_xid":
-            # a good reply and, in the same write, one for a request never sent
+            # a good reply and, in the same write, one for a request never sent,
+            # claiming a zxid far beyond the server's: adopting it would lock the
+            # session out (the fake refuses such reconnects, as ZooKeeper does)
             conn.sendall(_frame(struct.pack(">iqi", xid, zxid, -101))
-                         + _frame(struct.pack(">iqi", xid + 1000, zxid, -101)))
+                         + _frame(struct.pack(">iqi", xid + 1000, POISON_ZXID, -101)))
             return True
         if mode == "unknown_xid":
-            conn.sendall(_frame(struct.pack(">iqi", xid + 1000, zxid, 0) + struct.pack(">i", -1)
+            conn.sendall(_frame(struct.pack(">iqi", xid + 1000, POISON_ZXID, 0) + struct.pack(">i", -1)
                                 + b"\x00" * 68))
             return True
         if mode == "random":
@@ -1058,6 +1070,7 @@ CORRUPTIONS = ["negative_length", "short_frame", "oversize", "lying_length", "ba
 
 def test_corrupt_server_stream(clients: Callable[..., Any]) -> None:
     with FakeServer() as fake:
+        fake.check_zxid = True
         zk = clients(fake.hosts, session_timeout=2.0, max_buffer_size=64 * 1024)
         states = States(zk)
         sid = zk.session_id
@@ -1094,6 +1107,7 @@ def test_corrupt_server_stream(clients: Callable[..., Any]) -> None:
             assert connection_loop_alive(zk)
         assert zk.session_id == sid  # the fake keeps the session, so does the client
         assert all(c[0] == sid for c in fake.connects[1:])
+        assert fake.refused_zxids == []  # no forged zxid was adopted
         assert zk._engine.reader.buffered <= 64 * 1024
 
 
