@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import ssl
+import warnings
 from typing import Any, Callable, ClassVar, Dict, Optional, Sequence, Tuple, Type, Union
 
 from . import compound, tree
 from .config import DEFAULT_MAX_REQUEST_SIZE, ClientConfig, SocketFactory
 from .errors import ConnectionLossError, NoWatcherError, ProtocolError
 from .events import State, WatchedEvent, WatcherType
-from .hosts import Address, HostProvider
+from .hosts import Address, HostProvider, parse_connect_string
 from .interface import RequestFactory
 from .paths import validate_path
 from .requests import PendingRequest
@@ -61,7 +62,10 @@ class ClientAPI:
                  coalesce_reads: bool = True,
                  max_in_flight: Optional[int] = 10_000,
                  max_queued: int = 10_000,
-                 request_timeout: Optional[float] = None) -> None:
+                 request_timeout: Optional[float] = None,
+                 track_ensemble: bool = False,
+                 observer: Optional[Callable[[Any], Any]] = None,
+                 request_stats: bool = False) -> None:
         config = ClientConfig.build(
             hosts, session_timeout, connection_timeout=connection_timeout, auth_data=auth_data,
             default_acl=default_acl, read_only=read_only, ssl_context=ssl_context,
@@ -69,7 +73,8 @@ class ClientAPI:
             max_request_size=max_request_size, client_id=client_id, sasl_options=sasl_options,
             logger=logger, event_callback=event_callback, name=name,
             coalesce_reads=coalesce_reads, max_in_flight=max_in_flight, max_queued=max_queued,
-            request_timeout=request_timeout)
+            request_timeout=request_timeout, track_ensemble=track_ensemble, observer=observer,
+            request_stats=request_stats)
         session = self._session_class(config)
         #: The client's configuration (:class:`zkfast.config.ClientConfig`).
         self.config = config
@@ -84,6 +89,26 @@ class ClientAPI:
         self._call: Callable[..., Any] = session.call
         self._submit: Callable[[PendingRequest], Any] = session.submit
         self._run: Callable[[StepGen], Any] = session.run_steps
+
+    _how_to_close = "close() it (or use a with block)"
+
+    def __del__(self) -> None:
+        # A client dropped unclosed: warn as an unclosed file does, and close it
+        # (the threads and tasks hold only the session, so this can happen).
+        session = self.__dict__.get("_session")
+        if session is None or not session.started or session._closed or session._forked \
+                or session._closing:
+            return
+        warnings.warn(f"unclosed {self!r}: {self._how_to_close}", ResourceWarning,
+                      stacklevel=2, source=self)
+        session.close_in_background()
+
+    def __repr__(self) -> str:
+        engine = self.__dict__.get("_engine")
+        if engine is None:
+            return f"<zkfast.{type(self).__name__} (not configured)>"
+        return (f"<zkfast.{type(self).__name__} hosts={self.config.hosts!r} "
+                f"state={engine.state.value} session=0x{engine.session_id:x}>")
 
     # ------------------------------------------------------------ the recipe interface
     # (zkfast.interface.SessionClient: what recipes and multi-step calls use)
@@ -186,14 +211,14 @@ class ClientAPI:
         return self._session.last_error
 
     def stats(self) -> Dict[str, Any]:
-        """Counters of this client: ``frames_sent`` (request frames written),
-        ``batches_sent`` (multiRead frames of coalesced reads),
-        ``batched_reads`` (the reads they carried), ``in_flight`` (requests
-        awaiting a reply) and ``queued`` (made while disconnected)."""
-        engine = self._engine
-        return {"frames_sent": engine.frames_sent, "batches_sent": engine.batches_sent,
-                "batched_reads": engine.batched_reads, "in_flight": len(engine.pending),
-                "queued": engine.queued_count}
+        """What this client has done: ``state``; ``in_flight`` (requests awaiting
+        a reply) and ``queued`` (made while disconnected); ``frames_sent``,
+        ``batches_sent`` (multiRead frames of coalesced reads) and
+        ``batched_reads`` (the reads they carried); ``bytes_sent`` and
+        ``bytes_received``; ``connects``, ``reconnects`` and ``state_changes``;
+        with ``request_stats=True`` also ``requests``: per operation the count,
+        errors by type and latency percentiles (seconds)."""
+        return self._session.stats()
 
     def add_listener(self, fn: Callable[[State], Any]) -> None:
         """Call ``fn(state)`` at every state change, in order, on the client's
@@ -300,6 +325,21 @@ class ClientAPI:
                  *, timeout: Optional[float] = None) -> Any:
         """Change the ensemble; returns ``(config bytes, Stat)``."""
         return self._call(self._engine.op_reconfig(joining, leaving, new_members, from_config), timeout)
+
+    def get_config(self, watch: Optional[Callable[..., Any]] = None) -> Any:
+        """The ensemble's dynamic configuration (:class:`zkfast.ensemble.EnsembleConfig`:
+        members with their roles and addresses, and the config's version), read
+        from ``/zookeeper/config`` whatever the chroot; ``watch`` fires on its
+        next change (event path ``/zookeeper/config``)."""
+        return self._run(_config_steps(self._engine.op_get_config(watch)))
+
+    def update_server_list(self, hosts: Union[str, Sequence[str]]) -> Optional[Address]:
+        """Take a new list of servers (a connect string or a list; a chroot in
+        it is ignored) without ending the session. To keep the load even across
+        the ensemble, the client may move to another server
+        (:func:`zkfast.hosts.rebalance`); it returns where, or None."""
+        servers, _chroot = parse_connect_string(hosts)
+        return self._session.update_server_list(servers)
 
     def add_auth(self, scheme: str, credential: Union[str, bytes]) -> Any:
         """Add an identity to the session (``"digest", "user:password"``); replayed on reconnect."""
@@ -413,6 +453,12 @@ class ClientAPI:
         if st.error is not None:
             raise ProtocolError(f"srvr failed on {host}:{port}: {st.error}")
         return str(st.version)
+
+def _config_steps(req: PendingRequest) -> StepGen:
+    from .ensemble import EnsembleConfig
+    data, _stat = yield req
+    return EnsembleConfig.parse(data or b"")
+
 
 def _recipe_factory(name: str) -> Callable[..., Any]:
     def make(self: ClientAPI, *args: Any, **kwargs: Any) -> Any:

@@ -119,6 +119,19 @@ class ClientConfig:
     #: (``timeout=``); then :class:`~zkfast.RequestTimeoutError` (the request
     #: may still be applied). None: wait as long as the session lives.
     request_timeout: Optional[float]
+    #: Follow the ensemble's dynamic configuration (``/zookeeper/config``, 3.5+):
+    #: take each new server list as :meth:`~zkfast.Client.update_server_list`
+    #: does. Off by default: the addresses in that config are the servers' own
+    #: view of themselves, which clients behind NAT, in containers or across a
+    #: proxy often cannot reach; a client whose connect string is a stable
+    #: name (DNS, a load balancer) needs nothing more. See docs/operating.md.
+    track_ensemble: bool
+    #: Called with a :class:`~zkfast.metrics.RequestRecord` as each request
+    #: finishes (operation, path, latency, error type, sizes), on the thread or
+    #: loop that completed it: keep it quick. None: nothing is measured.
+    observer: Optional[Callable[[Any], Any]]
+    #: Keep per-operation counts, errors and latency percentiles for ``stats()``.
+    request_stats: bool
 
     @classmethod
     def build(cls, hosts: Union[str, Sequence[str]], session_timeout: float, *,
@@ -130,7 +143,9 @@ class ClientConfig:
               sasl_options: Optional[Dict[str, Any]], logger: Optional[logging.Logger],
               event_callback: Optional[Callable[[WatchedEvent], Any]],
               name: Optional[str], coalesce_reads: bool, max_in_flight: Optional[int],
-              max_queued: int, request_timeout: Optional[float]) -> ClientConfig:
+              max_queued: int, request_timeout: Optional[float],
+              track_ensemble: bool, observer: Optional[Callable[[Any], Any]],
+              request_stats: bool) -> ClientConfig:
         """Check the constructor's arguments and derive the rest."""
         servers, chroot = parse_connect_string(hosts)
         if isinstance(session_timeout, bool) or not isinstance(session_timeout, (int, float)) \
@@ -176,4 +191,6 @@ class ClientConfig:
             logger=logger or logging.getLogger("zkfast.client"), event_callback=event_callback,
             name=name or _next_name(), coalesce_reads=bool(coalesce_reads),
             max_in_flight=max_in_flight, max_queued=max_queued,
-            request_timeout=None if request_timeout is None else float(request_timeout))
+            request_timeout=None if request_timeout is None else float(request_timeout),
+            track_ensemble=bool(track_ensemble), observer=observer,
+            request_stats=bool(request_stats))

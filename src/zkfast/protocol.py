@@ -27,6 +27,7 @@ lock; ``receive`` runs on whichever thread holds the read token.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
@@ -166,6 +167,8 @@ class SessionEngine(RequestBuilder):
         self.framed_count = 0
         self.answered_count = 0
         self.max_queued = config.max_queued
+        #: Stamp requests with their framing time and size (someone observes them).
+        self.observing = False
         #: Counters: frames sent, batches among them, reads carried by batches.
         self.frames_sent = 0
         self.batches_sent = 0
@@ -399,6 +402,12 @@ class SessionEngine(RequestBuilder):
         self.frames_sent += 1
         members = req.members
         self.framed_count += 1 if members is None else len(members)
+        if self.observing:
+            req.sent_at = time.monotonic()
+            req.frame_bytes = len(frame)
+            if members:
+                for m in members:
+                    m.sent_at = req.sent_at
         if req.kind == codec.KIND_MULTI and req.op == codec.OP_MULTI_READ:
             n = len(req.args[0])
             if n > 1:  # each read could have come back at the limit on its own
@@ -653,8 +662,11 @@ class SessionEngine(RequestBuilder):
             return None, TransactionFailedError(self._multi_results(req, body), code=err)
         return None, error_for_code(err, req.path)
 
-    def _server_path_of(self, req: PendingRequest) -> str:
-        return join_chroot(self.chroot, req.path) if req.path is not None else "/"
+    @staticmethod
+    def _server_path_of(req: PendingRequest) -> str:
+        # the first argument of every request that can set a watch is its
+        # server path (chroot joined, or not: /zookeeper/config never is)
+        return str(req.args[0])
 
     def _register_watch(self, req: PendingRequest) -> None:
         kind = req.watch_kind
