@@ -473,6 +473,8 @@ def _recipe_factory(name: str) -> Callable[..., Any]:
 
 for _name in ("Lock", "ReadLock", "WriteLock", "MultiLock", "Semaphore", "Election",
               "LeaderLatch", "Counter", "Barrier", "DoubleBarrier", "Party", "ShallowParty",
-              "Queue", "LockingQueue", "DataWatch", "ChildrenWatch", "TreeCache"):
+              "Queue", "LockingQueue", "DataWatch", "ChildrenWatch", "TreeCache",
+              "PersistentNode", "PersistentTtlNode", "PersistentWatcher", "GroupMember",
+              "SharedValue", "SharedCount", "LeaderSelector", "ServiceDiscovery"):
     setattr(ClientAPI, _name, _recipe_factory(_name))
 del _name
