@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import ssl
+import warnings
 from typing import Any, Callable, ClassVar, Dict, Optional, Sequence, Tuple, Type, Union
 
 from . import compound, tree
 from .config import DEFAULT_MAX_REQUEST_SIZE, ClientConfig, SocketFactory
 from .errors import ConnectionLossError, NoWatcherError, ProtocolError
 from .events import State, WatchedEvent, WatcherType
-from .hosts import Address, HostProvider
+from .hosts import Address, HostProvider, parse_connect_string
 from .interface import RequestFactory
 from .paths import validate_path
 from .requests import PendingRequest
@@ -57,13 +58,23 @@ class ClientAPI:
                  sasl_options: Optional[Dict[str, Any]] = None,
                  logger: Optional[logging.Logger] = None,
                  event_callback: Optional[Callable[[WatchedEvent], Any]] = None,
-                 name: Optional[str] = None) -> None:
+                 name: Optional[str] = None,
+                 coalesce_reads: bool = True,
+                 max_in_flight: Optional[int] = 10_000,
+                 max_queued: int = 10_000,
+                 request_timeout: Optional[float] = None,
+                 track_ensemble: bool = False,
+                 observer: Optional[Callable[[Any], Any]] = None,
+                 request_stats: bool = False) -> None:
         config = ClientConfig.build(
             hosts, session_timeout, connection_timeout=connection_timeout, auth_data=auth_data,
             default_acl=default_acl, read_only=read_only, ssl_context=ssl_context,
             host_provider=host_provider, connect=connect, max_buffer_size=max_buffer_size,
             max_request_size=max_request_size, client_id=client_id, sasl_options=sasl_options,
-            logger=logger, event_callback=event_callback, name=name)
+            logger=logger, event_callback=event_callback, name=name,
+            coalesce_reads=coalesce_reads, max_in_flight=max_in_flight, max_queued=max_queued,
+            request_timeout=request_timeout, track_ensemble=track_ensemble, observer=observer,
+            request_stats=request_stats)
         session = self._session_class(config)
         #: The client's configuration (:class:`zkfast.config.ClientConfig`).
         self.config = config
@@ -75,9 +86,29 @@ class ClientAPI:
         #: The engine's request builders (:class:`zkfast.interface.RequestFactory`).
         self.requests: RequestFactory = session.engine
         # Bound methods of the session, looked up once (the hot path).
-        self._call: Callable[[PendingRequest], Any] = session.call
+        self._call: Callable[..., Any] = session.call
         self._submit: Callable[[PendingRequest], Any] = session.submit
         self._run: Callable[[StepGen], Any] = session.run_steps
+
+    _how_to_close = "close() it (or use a with block)"
+
+    def __del__(self) -> None:
+        # A client dropped unclosed: warn as an unclosed file does, and close it
+        # (the threads and tasks hold only the session, so this can happen).
+        session = self.__dict__.get("_session")
+        if session is None or not session.started or session._closed or session._forked \
+                or session._closing:
+            return
+        warnings.warn(f"unclosed {self!r}: {self._how_to_close}", ResourceWarning,
+                      stacklevel=2, source=self)
+        session.close_in_background()
+
+    def __repr__(self) -> str:
+        engine = self.__dict__.get("_engine")
+        if engine is None:
+            return f"<zkfast.{type(self).__name__} (not configured)>"
+        return (f"<zkfast.{type(self).__name__} hosts={self.config.hosts!r} "
+                f"state={engine.state.value} session=0x{engine.session_id:x}>")
 
     # ------------------------------------------------------------ the recipe interface
     # (zkfast.interface.SessionClient: what recipes and multi-step calls use)
@@ -179,6 +210,16 @@ class ClientAPI:
         """Why the last connection (or connection attempt) ended."""
         return self._session.last_error
 
+    def stats(self) -> Dict[str, Any]:
+        """What this client has done: ``state``; ``in_flight`` (requests awaiting
+        a reply) and ``queued`` (made while disconnected); ``frames_sent``,
+        ``batches_sent`` (multiRead frames of coalesced reads) and
+        ``batched_reads`` (the reads they carried); ``bytes_sent`` and
+        ``bytes_received``; ``connects``, ``reconnects`` and ``state_changes``;
+        with ``request_stats=True`` also ``requests``: per operation the count,
+        errors by type and latency percentiles (seconds)."""
+        return self._session.stats()
+
     def add_listener(self, fn: Callable[[State], Any]) -> None:
         """Call ``fn(state)`` at every state change, in order, on the client's
         dispatcher (AsyncClient awaits it if it is a coroutine function)."""
@@ -195,7 +236,7 @@ class ClientAPI:
     def create(self, path: str, value: bytes = b"", acl: Optional[Sequence[Any]] = None, *,
                ephemeral: bool = False, sequence: bool = False, makepath: bool = False,
                container: bool = False, ttl: Optional[float] = None,
-               include_data: bool = False) -> Any:
+               include_data: bool = False, timeout: Optional[float] = None) -> Any:
         """Create a node; returns its path (``(path, Stat)`` with ``include_data``).
 
         ``sequence`` appends a 10-digit counter; ``ttl`` (seconds) makes a TTL
@@ -211,7 +252,7 @@ class ClientAPI:
                                           include_data=include_data)
         req = build()
         if not makepath:
-            return self._call(req)
+            return self._call(req, timeout)
         first = [req]
 
         def build_once() -> PendingRequest:  # the request already built, then fresh ones
@@ -223,62 +264,82 @@ class ClientAPI:
         validate_path(path)
         return self._run(compound.ensure_path(self, path, acl))
 
-    def get(self, path: str, watch: Optional[Callable[..., Any]] = None) -> Any:
+    def get(self, path: str, watch: Optional[Callable[..., Any]] = None,
+            *, timeout: Optional[float] = None) -> Any:
         """``(value, Stat)`` of a node; ``watch`` fires once on its next change."""
-        return self._call(self._engine.op_get(path, watch))
+        return self._call(self._engine.op_get(path, watch), timeout)
 
-    def exists(self, path: str, watch: Optional[Callable[..., Any]] = None) -> Any:
+    def exists(self, path: str, watch: Optional[Callable[..., Any]] = None,
+               *, timeout: Optional[float] = None) -> Any:
         """The node's ``Stat``, or ``None``; ``watch`` fires on create/change/delete."""
-        return self._call(self._engine.op_exists(path, watch))
+        return self._call(self._engine.op_exists(path, watch), timeout)
 
     def get_children(self, path: str, watch: Optional[Callable[..., Any]] = None,
-                     include_data: bool = False) -> Any:
+                     include_data: bool = False, *, timeout: Optional[float] = None) -> Any:
         """Child names (unsorted); ``(names, Stat)`` with ``include_data``."""
-        return self._call(self._engine.op_get_children(path, watch, include_data))
+        return self._call(self._engine.op_get_children(path, watch, include_data), timeout)
 
-    def set(self, path: str, value: bytes, version: int = -1) -> Any:
+    def set(self, path: str, value: bytes, version: int = -1, *, timeout: Optional[float] = None) -> Any:
         """Replace a node's value (only at ``version`` unless -1); returns the new Stat."""
-        return self._call(self._engine.op_set(path, value, version))
+        return self._call(self._engine.op_set(path, value, version), timeout)
 
     set_data = set
 
-    def delete(self, path: str, version: int = -1, recursive: bool = False) -> Any:
+    def delete(self, path: str, version: int = -1, recursive: bool = False, *,
+               timeout: Optional[float] = None) -> Any:
         """Delete a node (with ``recursive``, its whole subtree, children first)."""
         req = self._engine.op_delete(path, version)
         if not recursive:
-            return self._call(req)
+            return self._call(req, timeout)
         if version == -1:
             # pipelined: list breadth first, delete deepest first in multi batches
             return self._run(tree.delete_tree(self, path))
         return self._run(compound.delete_recursive(self, path, version))
 
-    def sync(self, path: str) -> Any:
+    def sync(self, path: str, *, timeout: Optional[float] = None) -> Any:
         """Let this server catch up with the leader for ``path`` before the next read."""
-        return self._call(self._engine.op_sync(path))
+        return self._call(self._engine.op_sync(path), timeout)
 
-    def get_acls(self, path: str) -> Any:
+    def get_acls(self, path: str, *, timeout: Optional[float] = None) -> Any:
         """``(list of ACL, Stat)``."""
-        return self._call(self._engine.op_get_acls(path))
+        return self._call(self._engine.op_get_acls(path), timeout)
 
-    def set_acls(self, path: str, acls: Sequence[Any], version: int = -1) -> Any:
-        return self._call(self._engine.op_set_acls(path, acls, version))
+    def set_acls(self, path: str, acls: Sequence[Any], version: int = -1,
+                 *, timeout: Optional[float] = None) -> Any:
+        return self._call(self._engine.op_set_acls(path, acls, version), timeout)
 
-    def get_ephemerals(self, prefix: str = "/") -> Any:
+    def get_ephemerals(self, prefix: str = "/", *, timeout: Optional[float] = None) -> Any:
         """Paths of this session's ephemeral nodes under ``prefix``."""
-        return self._call(self._engine.op_get_ephemerals(prefix))
+        return self._call(self._engine.op_get_ephemerals(prefix), timeout)
 
-    def count_children(self, path: str) -> Any:
+    def count_children(self, path: str, *, timeout: Optional[float] = None) -> Any:
         """Number of all descendants of ``path`` (getAllChildrenNumber)."""
-        return self._call(self._engine.op_count_children(path))
+        return self._call(self._engine.op_count_children(path), timeout)
 
-    def whoami(self) -> Any:
+    def whoami(self, *, timeout: Optional[float] = None) -> Any:
         """The identities of this session (list of ``ClientInfo``)."""
-        return self._call(self._engine.op_whoami())
+        return self._call(self._engine.op_whoami(), timeout)
 
     def reconfig(self, joining: Optional[str] = None, leaving: Optional[str] = None,
-                 new_members: Optional[str] = None, from_config: int = -1) -> Any:
+                 new_members: Optional[str] = None, from_config: int = -1,
+                 *, timeout: Optional[float] = None) -> Any:
         """Change the ensemble; returns ``(config bytes, Stat)``."""
-        return self._call(self._engine.op_reconfig(joining, leaving, new_members, from_config))
+        return self._call(self._engine.op_reconfig(joining, leaving, new_members, from_config), timeout)
+
+    def get_config(self, watch: Optional[Callable[..., Any]] = None) -> Any:
+        """The ensemble's dynamic configuration (:class:`zkfast.ensemble.EnsembleConfig`:
+        members with their roles and addresses, and the config's version), read
+        from ``/zookeeper/config`` whatever the chroot; ``watch`` fires on its
+        next change (event path ``/zookeeper/config``)."""
+        return self._run(_config_steps(self._engine.op_get_config(watch)))
+
+    def update_server_list(self, hosts: Union[str, Sequence[str]]) -> Optional[Address]:
+        """Take a new list of servers (a connect string or a list; a chroot in
+        it is ignored) without ending the session. To keep the load even across
+        the ensemble, the client may move to another server
+        (:func:`zkfast.hosts.rebalance`); it returns where, or None."""
+        servers, _chroot = parse_connect_string(hosts)
+        return self._session.update_server_list(servers)
 
     def add_auth(self, scheme: str, credential: Union[str, bytes]) -> Any:
         """Add an identity to the session (``"digest", "user:password"``); replayed on reconnect."""
@@ -296,22 +357,23 @@ class ClientAPI:
         """A builder: ``zk.transaction().check(p, 3).set_data(p, b"x").commit()``."""
         return Transaction(self)
 
-    def multi(self, *ops: Any) -> Any:
+    def multi(self, *ops: Any, timeout: Optional[float] = None) -> Any:
         """Apply ops atomically; raises :class:`TransactionFailedError` (with
         per-op ``results``) if any op fails."""
-        return self._call(self._engine.op_multi(ops))
+        return self._call(self._engine.op_multi(ops), timeout)
 
-    def multi_read(self, *ops: Any) -> Any:
+    def multi_read(self, *ops: Any, timeout: Optional[float] = None) -> Any:
         """Several reads in one round trip (3.6+); each result is ``(value, Stat)``,
         a list of children, or the exception for that op."""
-        return self._call(self._engine.op_multi_read(ops))
+        return self._call(self._engine.op_multi_read(ops), timeout)
 
     # ------------------------------------------------------------ watches
 
-    def add_watch(self, path: str, watch: Callable[..., Any], recursive: bool = False) -> Any:
+    def add_watch(self, path: str, watch: Callable[..., Any], recursive: bool = False,
+                  *, timeout: Optional[float] = None) -> Any:
         """A persistent watch (3.6+): fires on every change to ``path`` (and with
         ``recursive`` every node below it) until removed. Survives reconnects."""
-        return self._call(self._engine.op_add_watch(path, watch, recursive))
+        return self._call(self._engine.op_add_watch(path, watch, recursive), timeout)
 
     def remove_watches(self, path: str, watcher_type: int = WatcherType.ANY,
                        watch: Optional[Callable[..., Any]] = None, local: bool = False) -> Any:
@@ -392,6 +454,12 @@ class ClientAPI:
             raise ProtocolError(f"srvr failed on {host}:{port}: {st.error}")
         return str(st.version)
 
+def _config_steps(req: PendingRequest) -> StepGen:
+    from .ensemble import EnsembleConfig
+    data, _stat = yield req
+    return EnsembleConfig.parse(data or b"")
+
+
 def _recipe_factory(name: str) -> Callable[..., Any]:
     def make(self: ClientAPI, *args: Any, **kwargs: Any) -> Any:
         from . import recipe  # lazy: `import zkfast` does not load the recipes
@@ -405,6 +473,8 @@ def _recipe_factory(name: str) -> Callable[..., Any]:
 
 for _name in ("Lock", "ReadLock", "WriteLock", "MultiLock", "Semaphore", "Election",
               "LeaderLatch", "Counter", "Barrier", "DoubleBarrier", "Party", "ShallowParty",
-              "Queue", "LockingQueue", "DataWatch", "ChildrenWatch", "TreeCache"):
+              "Queue", "LockingQueue", "DataWatch", "ChildrenWatch", "TreeCache",
+              "PersistentNode", "PersistentTtlNode", "PersistentWatcher", "GroupMember",
+              "SharedValue", "SharedCount", "LeaderSelector", "ServiceDiscovery"):
     setattr(ClientAPI, _name, _recipe_factory(_name))
 del _name

@@ -33,6 +33,9 @@ cdef class FrameReader:
     cdef int64_t _limit
     # Bytes of an oversized frame still to drop as they arrive.
     cdef int64_t _skip
+    # xid -> the largest frame body accepted for that xid when it is larger
+    # than the limit (a batch of several reads may need the sum of theirs).
+    cdef public dict allowances
     cdef bint _broken
     # Set while a feed runs: a re-entrant call (say from a finalizer run by the
     # garbage collector during decoding) must not move the buffer under it.
@@ -43,5 +46,6 @@ cdef class FrameReader:
     cdef void _release_memory(self)
     cdef Py_ssize_t _decode_frames(self, const unsigned char* b, Py_ssize_t size,
                                    object kinds, list out) except -1
+    cdef bint _allowed(self, int32_t xid, int32_t n)
     cdef list _feed(self, const unsigned char* p, Py_ssize_t n, object kinds)
     cdef object _feed_connect(self, const unsigned char* p, Py_ssize_t n)

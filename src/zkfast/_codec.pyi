@@ -5,7 +5,7 @@ Both backends -- the compiled ``zkfast._codec`` and the pure ``zkfast._codec_py`
 whichever is active.
 """
 
-from typing import Any, Final, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Final, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from typing_extensions import TypeAlias
 
@@ -134,6 +134,7 @@ def decode_body(kind: int, body: _Bytes) -> Any: ...
 def decode_connect_response(body: _Bytes) -> ConnectResponse: ...
 
 class FrameReader:
+    allowances: Optional[Dict[int, int]]
     def __init__(self, max_buffer_size: int = ...) -> None: ...
     @property
     def max_buffer_size(self) -> int: ...

@@ -1162,7 +1162,8 @@ cdef class FrameReader:
     KIND_RAW). When ``err`` is non-zero the body is ``None`` unless it is a
     multi reply. A frame longer than ``max_buffer_size`` is never buffered: its
     reply carries ``err == CODE_RESPONSE_TOO_LARGE`` and a ``ResponseTooLarge``
-    body, and its bytes are skipped as they arrive. A corrupt stream raises
+    body, and its bytes are skipped as they arrive -- unless ``allowances``
+    (a dict, xid -> bytes) allows its xid more. A corrupt stream raises
     ``CodecError`` whose ``replies`` holds what was decoded before it; the
     reader is then unusable until ``reset()``. So is it after any other
     exception from decoding, such as the ``ValueError`` for a body whose kind
@@ -1182,6 +1183,7 @@ cdef class FrameReader:
         self._busy = False
         self._limit_obj = DEFAULT_MAX_BUFFER_SIZE
         self._limit = DEFAULT_MAX_BUFFER_SIZE
+        self.allowances = {}
 
     def __init__(self, max_buffer_size=DEFAULT_MAX_BUFFER_SIZE):
         if self._busy:
@@ -1350,7 +1352,8 @@ cdef class FrameReader:
                     flen = _get_i32(self._buf)
                     if flen < REPLY_HEADER:
                         target = self._len       # corrupt: the decoder reports it
-                    elif flen > self._limit:
+                    elif flen > self._limit and not (
+                            self._len >= 8 and self._allowed(_get_i32(self._buf + 4), flen)):
                         target = 4 + REPLY_HEADER   # just the header, to name the request
                     else:
                         target = 4 + <Py_ssize_t>flen
@@ -1379,7 +1382,11 @@ cdef class FrameReader:
                     target = 0
                     if n - used >= 4:
                         flen = _get_i32(p + used)
-                        target = 4 + <Py_ssize_t>flen if flen <= self._limit else 20
+                        if flen <= self._limit or (
+                                n - used >= 8 and self._allowed(_get_i32(p + used + 4), flen)):
+                            target = 4 + <Py_ssize_t>flen
+                        else:
+                            target = 20
                     self._append(p + used, n - used, target)
         except BaseException as e:
             self._broken = True
@@ -1412,7 +1419,7 @@ cdef class FrameReader:
             n = _get_i32(b + pos)
             if n < REPLY_HEADER:
                 raise CodecError(f"bad frame length {n}: a reply is at least 16 bytes")
-            if n > limit:
+            if n > limit and not (size - pos >= 8 and self._allowed(_get_i32(b + pos + 4), n)):
                 if size - pos < 4 + REPLY_HEADER:
                     break
                 xid = _get_i32(b + pos + 4)
@@ -1449,6 +1456,14 @@ cdef class FrameReader:
             out.append((xid_obj, zxid, err, body))
             pos += 4 + <Py_ssize_t>n
         return pos
+
+    cdef bint _allowed(self, int32_t xid, int32_t n):
+        """Is a frame body of ``n`` bytes (over the limit) allowed for ``xid``?"""
+        allowances = self.allowances
+        if not allowances:
+            return False
+        allowance = allowances.get(xid)
+        return allowance is not None and n <= allowance
 
 
 cdef inline object _kind_for(object kinds, object key):

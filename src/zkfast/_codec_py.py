@@ -684,20 +684,33 @@ class FrameReader:
     KIND_RAW). When ``err`` is non-zero the body is ``None`` unless it is a
     multi reply. A frame longer than ``max_buffer_size`` is never buffered: its
     reply carries ``err == CODE_RESPONSE_TOO_LARGE`` and a ``ResponseTooLarge``
-    body, and its bytes are skipped as they arrive. A corrupt stream raises
+    body, and its bytes are skipped as they arrive -- unless ``allowances``
+    (a dict, xid -> bytes) allows its xid more. A corrupt stream raises
     ``CodecError`` whose ``replies`` holds what was decoded before it; the
     reader is then unusable until ``reset()``. So is it after any other
     exception from decoding, such as the ``ValueError`` for a body whose kind
     is not a KIND_* (a caller bug).
     """
 
-    __slots__ = ("_limit", "_buf", "_skip", "_broken")
+    __slots__ = ("_limit", "_buf", "_skip", "_broken", "allowances")
 
     def __init__(self, max_buffer_size: int = DEFAULT_MAX_BUFFER_SIZE) -> None:
         self._limit = _check_limit(max_buffer_size)
         self._buf = bytearray()
         self._skip = 0
         self._broken = False
+        #: xid -> the largest frame body accepted for that xid when it is larger
+        #: than the limit (a batch of several reads may need the sum of theirs).
+        self.allowances: Optional[Dict[int, int]] = {}
+
+    def _allowed(self, b: Any, pos: int, n: int) -> bool:
+        """Is a frame of ``n`` body bytes at ``b[pos:]``, over the limit, allowed
+        for its xid? (Needs the xid: 8 bytes at ``pos``.)"""
+        allowances = self.allowances
+        if not allowances or len(b) - pos < 8:
+            return False
+        allowance = allowances.get(_INT.unpack_from(b, pos + 4)[0])
+        return allowance is not None and n <= allowance
 
     @property
     def max_buffer_size(self) -> int:
@@ -759,7 +772,7 @@ class FrameReader:
         if size < 4:
             return []
         first = _INT.unpack_from(buf, 0)[0]
-        if 16 <= first <= self._limit and size - 4 < first:
+        if 16 <= first and size - 4 < first and (first <= self._limit or self._allowed(buf, 0, first)):
             return []  # first frame still incomplete: don't copy the buffer yet
         b = bytes(buf)
         # Empty the reassembly buffer now, not after decoding: with a big reply
@@ -774,7 +787,7 @@ class FrameReader:
                 n = _INT.unpack_from(b, pos)[0]
                 if n < 16:
                     raise CodecError(f"bad frame length {n}: a reply is at least 16 bytes")
-                if n > limit:
+                if n > limit and not self._allowed(b, pos, n):
                     if size - pos < 20:
                         break  # wait for the header so the right request fails
                     xid, zxid, err = _HEADER.unpack_from(b, pos + 4)

@@ -27,9 +27,9 @@ import asyncio
 import contextlib
 import inspect
 import time
-import warnings
 from asyncio import events as _asyncio_events
-from typing import Any, Callable, Dict, List, Optional, Tuple, cast
+from collections import deque
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple, Type, cast
 
 from ._api import ClientAPI
 from .errors import (
@@ -38,6 +38,7 @@ from .errors import (
     ClosedError,
     ConnectionLossError,
     ProtocolError,
+    RequestTimeoutError,
     WaitTimeoutError,
     WrongEventLoopError,
     ZooKeeperError,
@@ -173,6 +174,11 @@ class AsyncioSession(Session):
         self._state_changed: Optional[asyncio.Event] = None
         self._wake: Optional[asyncio.Event] = None
         self._tasks: set[asyncio.Task[Any]] = set()  # background step runs, kept referenced
+        self._max_in_flight = config.max_in_flight
+        self._request_timeout = config.request_timeout
+        self._waiting: Deque[PendingRequest] = deque()  # calls waiting for room (max_in_flight)
+        self._close_task: Optional[asyncio.Task[None]] = None
+        self._closing_from_dispatcher = False
 
     # ------------------------------------------------------------ hooks for Session
 
@@ -195,6 +201,8 @@ class AsyncioSession(Session):
         req.result_value = result
         req.exception_value = exc
         req.done_flag = True
+        if self._observers is not None:
+            self._observe(req, result, exc)
         fut = req.waiter
         if fut is None or fut.done():
             return
@@ -206,6 +214,11 @@ class AsyncioSession(Session):
             fut.set_result(result)
 
     def _detach(self) -> List[PendingRequest]:
+        if self._closing and self._waiting:  # closing: those waiting for room fail too
+            waiting = list(self._waiting)
+            self._waiting.clear()
+            for req in waiting:
+                self._complete(req, None, ClosedError(path=req.path))
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
@@ -292,16 +305,23 @@ class AsyncioSession(Session):
         if running is not loop:
             if not loop.is_closed() and loop.is_running():
                 # the client's loop runs in another thread: close there
-                fut = asyncio.run_coroutine_threadsafe(self._close(timeout), loop)
+                fut = asyncio.run_coroutine_threadsafe(self.close(timeout), loop)
                 await asyncio.wrap_future(fut)
             else:
                 self._close_without_loop()
             return
-        await self._close(timeout)
+        if asyncio.current_task() is self._dispatch_task:
+            # a callback closing: the close must not wait for the callback to end
+            self._closing_from_dispatcher = True
+        task = self._close_task
+        if task is None:
+            # One close, whoever asks and however often; a caller cancelled while
+            # it waits stops waiting, and the close goes on.
+            task = self._close_task = loop.create_task(self._close(timeout),
+                                                       name=f"zkfast-close[{self.config.name}]")
+        await asyncio.shield(task)
 
     async def _close(self, timeout: float) -> None:
-        if self._closed or self._closing:
-            return
         conn = self._conn
         if conn is not None and self.engine.state.is_connected:
             self._session_closing = True
@@ -316,20 +336,16 @@ class AsyncioSession(Session):
         if conn is not None:
             conn.abort()
         main = self._main_task
-        if main is not None and main is not asyncio.current_task():
+        if main is not None:
             main.cancel()
-            try:
-                await main
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+            await asyncio.wait({main})  # its end, whatever it ended with
         self.finish_close()
         dt = self._dispatch_task
         if dt is not None and self._dispatch_q is not None:
             self._dispatch_q.put_nowait(None)
-            if dt is not asyncio.current_task():  # closed from a callback: it ends after it
-                try:
-                    await asyncio.wait_for(asyncio.shield(dt), timeout + 5)
-                except (asyncio.TimeoutError, asyncio.CancelledError):
+            if not self._closing_from_dispatcher:  # else it ends after the callback
+                done, _ = await asyncio.wait({dt}, timeout=timeout + 5)
+                if not done:
                     dt.cancel()
 
     def _close_without_loop(self) -> None:
@@ -338,6 +354,11 @@ class AsyncioSession(Session):
         self._closing = True
         self._dispatch_q = None  # no dispatcher will run again
         self.finish_close()
+
+    def _drop_connection(self, reason: str) -> None:
+        conn = self._conn
+        if conn is not None:
+            conn.abort(ConnectionLossError(reason))
 
     def _close_forked(self) -> None:
         """close() in a child process after fork: touch nothing shared with the parent."""
@@ -361,35 +382,88 @@ class AsyncioSession(Session):
 
     # ------------------------------------------------------------ sending
 
-    def call(self, req: PendingRequest) -> asyncio.Future[Any]:
-        """Send ``req``: a future of its result (pipelined: nothing waits)."""
+    def call(self, req: PendingRequest, timeout: Optional[float] = None) -> Any:
+        """Send ``req``: a future of its result (pipelined: nothing waits), or,
+        with a ``timeout`` (default: the client's ``request_timeout``), an
+        awaitable that gives up after it with RequestTimeoutError."""
+        fut = self.submit(req)
+        if timeout is None:
+            timeout = self._request_timeout
+        if timeout is None:
+            return fut
+        return self._with_deadline(fut, req, timeout)
+
+    def submit(self, req: PendingRequest) -> asyncio.Future[Any]:
+        """Send ``req``: a future of its result."""
         loop = self._check_loop()
-        frame = self.frame_or_queue(req)
+        engine = self.engine
+        limit = self._max_in_flight
+        if limit is not None and (self._waiting or engine.framed_count - engine.answered_count >= limit):
+            # no room: it waits, unframed and in call order, for replies to make room
+            self.check_usable()
+            fut = loop.create_future()
+            req.waiter = fut
+            self._waiting.append(req)
+            return fut
+        self._send(req)
         fut = loop.create_future()
         req.waiter = fut
-        if frame is not None:
-            self._out.append(frame)
-            if not self._flush_scheduled:
-                self._flush_scheduled = True
-                loop.call_soon(self._flush)
         return fut
 
-    submit = call
+    def _send(self, req: PendingRequest) -> None:
+        if self.engine.can_batch(req):
+            # a read while others are in flight: one multiRead per loop iteration
+            frame = self.join_batch(req)
+        else:
+            frame = self.frame_or_queue(req)
+        if frame is not None:
+            self._out.append(frame)
+        if not self._flush_scheduled and (frame is not None or self.engine.open_batch is not None):
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _admit_waiting(self) -> None:
+        """Send the requests that waited for room, in order, while there is room."""
+        engine = self.engine
+        limit = self._max_in_flight
+        waiting = self._waiting
+        while waiting and (limit is None or engine.framed_count - engine.answered_count < limit):
+            req = waiting.popleft()
+            if req.waiter is not None and req.waiter.done():  # cancelled or timed out meanwhile
+                continue
+            try:
+                self._send(req)
+            except ZooKeeperError as e:
+                self._complete(req, None, e)
+
+    async def _with_deadline(self, fut: asyncio.Future[Any], req: PendingRequest, timeout: float) -> Any:
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise RequestTimeoutError(f"no reply within {timeout:g}s; the request may still be "
+                                      "applied by the server", path=req.path) from None
 
     def _flush(self) -> None:
         self._flush_scheduled = False
         out = self._out
+        if self.engine.open_batch is not None:
+            batch = self.engine.close_batch()
+            if batch:
+                out.append(batch)
         if not out:
             return
         self._out = []
         conn = self._conn
         if conn is None:
             return  # the requests stay pending and fail with the connection
-        conn.write(out[0] if len(out) == 1 else b"".join(out))
+        data = out[0] if len(out) == 1 else b"".join(out)
+        conn.write(data)
         self._last_send = _monotonic()
+        self.bytes_sent += len(data)
 
     def _data_received(self, conn: _Connection, data: Any) -> None:
         engine = self.engine
+        self.bytes_received += len(data)
         frames = engine.frames_received
         try:
             engine.receive(data, self._complete)
@@ -402,6 +476,8 @@ class AsyncioSession(Session):
             conn.last_recv = self.last_heard = _monotonic()
         if engine.events:
             self.flush_events()
+        if self._waiting:
+            self._admit_waiting()
         if engine.state == State.AUTH_FAILED:
             conn.abort(AuthFailedError())
 
@@ -424,8 +500,10 @@ class AsyncioSession(Session):
             if self._state_changed is not None:
                 self._state_changed.set()
 
-    async def _drive_io(self, gen: Any) -> Any:
-        """Perform the I/O steps of a session generator, awaiting."""
+    async def _drive(self, gen: Any, perform: Callable[[Any], Awaitable[Any]],
+                     errors: Tuple[Type[BaseException], ...]) -> Any:
+        """Run a generator to its end, awaiting: each step it yields is done by
+        ``perform``, its result sent back or its error (of ``errors``) thrown in."""
         value: Any = None
         error: Optional[BaseException] = None
         while True:
@@ -434,9 +512,13 @@ class AsyncioSession(Session):
                 return result
             value = error = None
             try:
-                value = await self._perform(step)
-            except (OSError, ValueError, ZooKeeperError) as e:
+                value = await perform(step)
+            except errors as e:
                 error = e
+
+    async def _drive_io(self, gen: Any) -> Any:
+        """Perform the I/O steps of a session generator (see zkfast.session)."""
+        return await self._drive(gen, self._perform, (OSError, ValueError, ZooKeeperError))
 
     async def _perform(self, step: Any) -> Any:
         t = type(step)
@@ -505,6 +587,8 @@ class AsyncioSession(Session):
         frames = self.ready_frames(frames)
         if frames:
             conn.write(b"".join(frames))
+        # the read timeout counts from now, not from when the handshake began
+        conn.last_recv = self.last_heard = _monotonic()
         self._conn = conn
         self.engine.connection_ready()
         self._last_send = _monotonic()
@@ -564,43 +648,34 @@ class AsyncioSession(Session):
     # ------------------------------------------------------------ steps (see zkfast.steps)
 
     async def run_steps(self, gen: StepGen) -> Any:
-        """Drive a step generator to its end, awaiting; its result."""
-        value: Any = None
-        error: Optional[BaseException] = None
-        while True:
-            step, result = advance(gen, value, error)
-            if step is DONE:
-                return result
-            value = error = None
-            t = type(step)
-            if t is PendingRequest:
+        """Drive a step generator (zkfast.steps) to its end, awaiting; its result."""
+        return await self._drive(gen, self._perform_step, (ZooKeeperError,))
+
+    async def _perform_step(self, step: Any) -> Any:
+        t = type(step)
+        if t is PendingRequest:
+            return await self.call(step)
+        if t is Batch:
+            futs: List[Any] = []
+            for req in step:
                 try:
-                    value = await self.call(step)
+                    futs.append(self.submit(req))
                 except ZooKeeperError as e:
-                    error = e
-            elif t is Batch:
-                futs: List[Any] = []
-                for req in step:
-                    try:
-                        futs.append(self.call(req))
-                    except ZooKeeperError as e:
-                        failed = self._loop.create_future()
-                        failed.set_exception(e)
-                        futs.append(failed)
-                value = await asyncio.gather(*futs, return_exceptions=True)
-            elif t is Wait:
-                if step.event.is_set():
-                    value = True
-                else:
-                    try:
-                        await asyncio.wait_for(step.event.wait(), step.timeout)
-                        value = True
-                    except asyncio.TimeoutError:
-                        value = False
-            elif t is WaitConnected:
-                value = await self.wait_connected(step.timeout)
-            else:
-                error = TypeError(f"not a step: {step!r}")
+                    failed = self._loop.create_future()
+                    failed.set_exception(e)
+                    futs.append(failed)
+            return await asyncio.gather(*futs, return_exceptions=True)
+        if t is Wait:
+            if step.event.is_set():
+                return True
+            try:
+                await asyncio.wait_for(step.event.wait(), step.timeout)
+                return True
+            except asyncio.TimeoutError:
+                return False
+        if t is WaitConnected:
+            return await self.wait_connected(step.timeout)
+        raise TypeError(f"not a step: {step!r}")
 
     def run_in_background(self, gen: StepGen, done: Optional[Done] = None) -> None:
         task = self._check_loop().create_task(self.run_steps(gen))
@@ -648,6 +723,7 @@ class AsyncClient(ClientAPI):
     is_async = True
     _session: AsyncioSession
     _session_class = AsyncioSession
+    _how_to_close = "await close() (or use async with)"
 
     async def start(self, timeout: float = 15.0) -> AsyncClient:
         """Connect (on the running loop, which the client then belongs to)."""
@@ -673,19 +749,6 @@ class AsyncClient(ClientAPI):
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
-    def __del__(self) -> None:
-        session = self.__dict__.get("_session")
-        if session is None or not session.started or session._closed or session._forked \
-                or session._closing:
-            return
-        warnings.warn(f"unclosed {self!r}: await close() (or use async with)", ResourceWarning,
-                      stacklevel=2, source=self)
-        session.close_in_background()
-
-    def __repr__(self) -> str:
-        engine = self._engine
-        return (f"<zkfast.AsyncClient hosts={self.hosts!r} state={engine.state.value} "
-                f"session=0x{engine.session_id:x}>")
 
     async def server_version(self, timeout: float = 5.0) -> str:
         """The version string of the server this client is connected to

@@ -24,8 +24,7 @@ import socket
 import ssl as _ssl
 import threading
 import time
-import warnings
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Type
 
 from ._api import ClientAPI
 from .errors import (
@@ -33,6 +32,7 @@ from .errors import (
     ClosedError,
     ConnectionLossError,
     ProtocolError,
+    RequestTimeoutError,
     WaitTimeoutError,
     ZooKeeperError,
 )
@@ -61,6 +61,8 @@ _monotonic = time.monotonic
 _RECV_SIZE = 256 * 1024
 _COALESCE_BYTES = 64 * 1024  # held-back frames are sent at the latest at this size
 _MAIN_THREAD = threading.main_thread().ident
+_IO_ERRORS = (OSError, ValueError, ZooKeeperError)  # thrown into the connection logic
+_CALL_ERRORS = (ZooKeeperError,)                   # thrown into a step generator
 
 # epoll where it exists (a leading caller mutes the socket in it cheaply);
 # the standard selectors elsewhere (Windows has neither epoll nor poll). The
@@ -91,7 +93,7 @@ class Future:
             session = self._session
             if session._forked:
                 raise ClientForkedError()
-            if session._outbuf:
+            if session._outbuf or session.engine.open_batch is not None:
                 session._flush_out()
             session._lead(req, None if timeout is None else _monotonic() + timeout)
             lock = req.waiter
@@ -291,6 +293,12 @@ class ThreadSession(Session):
         self._close_lock = threading.Lock()
         self._closed_event = threading.Event()
         self._closer: Optional[threading.Thread] = None
+        self._connecting: Optional[socket.socket] = None  # the socket of a handshake in progress
+        # max_in_flight: callers wait on _room for replies to make room
+        self._max_in_flight = config.max_in_flight
+        self._request_timeout = config.request_timeout
+        self._room = threading.Condition(threading.Lock())
+        self._room_waiters = 0
 
     # ------------------------------------------------------------ hooks for Session
 
@@ -322,6 +330,8 @@ class ThreadSession(Session):
                 pass
         if req.callbacks is not None:
             self._run_callbacks(req)
+        if self._observers is not None:
+            self._observe(req, result, exc)
 
     def _run_callbacks(self, req: PendingRequest) -> None:
         with _callback_lock:
@@ -437,9 +447,9 @@ class ThreadSession(Session):
                 pass
         self._closing = True
         self._wake.set()
-        sock = self._sock
-        if sock is not None:
-            _shutdown(sock)
+        for sock in (self._sock, self._connecting):
+            if sock is not None:
+                _shutdown(sock)
         io = self._io_thread
         if io is not None and io is not threading.current_thread():
             io.join(timeout + 5)
@@ -449,6 +459,12 @@ class ThreadSession(Session):
         if dt is not None and dt is not threading.current_thread():
             dt.join(timeout + 5)
         self._closed_event.set()
+
+    def _drop_connection(self, reason: str) -> None:
+        sock = self._sock
+        if sock is not None:
+            self.log.debug("dropping the connection: %s", reason)
+            _shutdown(sock)
 
     def _close_forked(self) -> None:
         """close() in a child process: end nothing of the parent's. The I/O
@@ -469,25 +485,59 @@ class ThreadSession(Session):
 
     # ------------------------------------------------------------ sending
 
-    def call(self, req: PendingRequest) -> Any:
-        """Send ``req`` and block for its result (raising its error)."""
-        if self._forked:
-            raise ClientForkedError()
+    def call(self, req: PendingRequest, timeout: Optional[float] = None) -> Any:
+        """Send ``req`` and block for its result (raising its error); at most
+        ``timeout`` seconds (default: the client's ``request_timeout``)."""
+        if self._forked or self._io_thread is None:
+            self._not_usable()
+        limit = self._max_in_flight
+        if limit is not None and self.engine.framed_count - self.engine.answered_count >= limit:
+            self._wait_for_room(limit)
         lock = _allocate_lock()
         lock.acquire()
         req.waiter = lock
-        # Take the read token (and mute the I/O thread) before sending, so the
-        # reply doesn't wake the I/O thread first; send; read the reply here.
-        self._lead(req, None, self._send)
-        lock.acquire()
+        if timeout is None:
+            timeout = self._request_timeout
+        if timeout is None:
+            # Take the read token (and mute the I/O thread) before sending, so the
+            # reply doesn't wake the I/O thread first; send; read the reply here.
+            self._lead(req, None, self._send)
+            lock.acquire()
+        else:
+            deadline = _monotonic() + timeout
+            self._lead(req, deadline, self._send)
+            if not lock.acquire(True, max(0.0, deadline - _monotonic())):
+                raise RequestTimeoutError(f"no reply within {timeout:g}s; the request may "
+                                          "still be applied by the server", path=req.path)
         if req.exception_value is not None:
             raise req.exception_value
         return req.result_value
 
-    def submit(self, req: PendingRequest) -> Future:
-        """Send ``req`` (pipelined); its :class:`Future`."""
+    def _not_usable(self) -> None:
         if self._forked:
             raise ClientForkedError()
+        raise ClosedError("the Client is not started: start() it (or use a with block)")
+
+    def _wait_for_room(self, limit: int) -> None:
+        """Block until fewer than ``limit`` requests await a reply."""
+        self._flush_out()  # held-back frames must go out, or no reply would make room
+        engine = self.engine
+        with self._room:
+            self._room_waiters += 1
+            try:
+                while (engine.framed_count - engine.answered_count >= limit and engine.connected
+                       and not (self._close_requested or self._forked)):
+                    self._room.wait(0.05)
+            finally:
+                self._room_waiters -= 1
+
+    def submit(self, req: PendingRequest) -> Future:
+        """Send ``req`` (pipelined); its :class:`Future`."""
+        if self._forked or self._io_thread is None:
+            self._not_usable()
+        limit = self._max_in_flight
+        if limit is not None and self.engine.framed_count - self.engine.answered_count >= limit:
+            self._wait_for_room(limit)
         lock = _allocate_lock()
         lock.acquire()
         req.waiter = lock
@@ -497,23 +547,30 @@ class ThreadSession(Session):
     def submit_many(self, reqs: Sequence[PendingRequest]) -> List[Future]:
         """Send several requests with one send-lock hold and one ``sendall``;
         a request that cannot be sent fails in its future."""
-        if self._forked:
-            raise ClientForkedError()
+        if self._forked or self._io_thread is None:
+            self._not_usable()
+        limit = self._max_in_flight
+        if limit is not None and self.engine.framed_count - self.engine.answered_count >= limit:
+            self._wait_for_room(limit)
         for req in reqs:
             lock = _allocate_lock()
             lock.acquire()
             req.waiter = lock
         with self._send_lock:
             frames = []
+            engine = self.engine
             for req in reqs:
                 try:
-                    frame = self.frame_or_queue(req)
+                    if engine.can_batch(req):  # reads among them go out as multiReads
+                        frame = self.join_batch(req)
+                    else:
+                        frame = self.frame_or_queue(req)
                 except ZooKeeperError as e:
                     self._complete(req, None, e)
                     continue
                 if frame is not None:
                     frames.append(frame)
-            if frames:
+            if frames or engine.open_batch is not None:
                 sock = self._sock
                 if sock is not None:
                     self._write_locked(sock, frames)
@@ -530,13 +587,22 @@ class ThreadSession(Session):
         with self._send_lock:
             handed = False  # the frame is out, held back or queued: no longer ours to undo
             try:
+                engine = self.engine
+                if engine.can_batch(req):
+                    # A read while others are in flight: it waits in the open batch,
+                    # which the next reply read (or result(), or 64 KiB) sends.
+                    handed = True
+                    closed = self.join_batch(req)
+                    if closed is not None:
+                        self._hold_locked(closed)
+                    return
                 frame = self.frame_or_queue(req)
                 if frame is None:
                     return
                 sock = self._sock
                 if sock is None:  # connected implies a socket; be safe
                     return
-                if not flush and len(self.engine.pending) > 1:
+                if not flush and len(engine.pending) > 1:
                     self._outbuf.append(frame)
                     handed = True
                     self._outbytes += len(frame)
@@ -551,6 +617,15 @@ class ThreadSession(Session):
                 if not handed and req.xid:
                     self.engine.forget(req)
                 raise
+
+    def _hold_locked(self, frame: bytes) -> None:
+        """Hold ``frame`` back with the others (sent at 64 KiB at the latest)."""
+        self._outbuf.append(frame)
+        self._outbytes += len(frame)
+        if self._outbytes >= _COALESCE_BYTES:
+            sock = self._sock
+            if sock is not None:
+                self._write_locked(sock, [])
 
     def _flush_out(self) -> None:
         """Send the frames that were held back while other requests were in flight."""
@@ -569,10 +644,16 @@ class ThreadSession(Session):
             frames = out + frames
             out.clear()
             self._outbytes = 0
+        if self.engine.open_batch is not None:
+            # the newest requests of all: after everything framed before them
+            batch = self.engine.close_batch()
+            if batch:
+                frames = frames + [batch]
         if not frames:
             return
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
         try:
-            sock.sendall(frames[0] if len(frames) == 1 else b"".join(frames))
+            sock.sendall(data)
         except OSError as e:
             self.log.debug("send failed: %s", e)
             _shutdown(sock)
@@ -585,6 +666,7 @@ class ThreadSession(Session):
                 pass
             raise
         self._last_send = _monotonic()
+        self.bytes_sent += len(data)
 
     # ------------------------------------------------------------ reading on the caller's thread
 
@@ -667,6 +749,7 @@ class ThreadSession(Session):
             n = sock.recv_into(self._rbuf)
             if not n:
                 return False
+            self.bytes_received += n
             engine.receive(self._rview[:n], self._complete)
         except (OSError, ZooKeeperError):  # a dead socket, a corrupt stream, a protocol violation
             self.flush_events()
@@ -685,7 +768,10 @@ class ThreadSession(Session):
             self.last_heard = _monotonic()
         if engine.events:
             self.flush_events()
-        if self._outbuf:
+        if self._room_waiters:
+            with self._room:
+                self._room.notify_all()
+        if self._outbuf or engine.open_batch is not None:
             self._flush_out()
         return True
 
@@ -710,8 +796,10 @@ class ThreadSession(Session):
             with self._state_cond:
                 self._state_cond.notify_all()
 
-    def _drive_io(self, gen: Any) -> Any:
-        """Perform the I/O steps of a session generator, blocking."""
+    def _drive(self, gen: Any, perform: Callable[[Any], Any],
+               errors: Tuple[Type[BaseException], ...]) -> Any:
+        """Run a generator to its end, blocking: each step it yields is done by
+        ``perform``, its result sent back or its error (of ``errors``) thrown in."""
         value: Any = None
         error: Optional[BaseException] = None
         while True:
@@ -720,9 +808,13 @@ class ThreadSession(Session):
                 return result
             value = error = None
             try:
-                value = self._perform(step)
-            except (OSError, ValueError, ZooKeeperError) as e:
+                value = perform(step)
+            except errors as e:
                 error = e
+
+    def _drive_io(self, gen: Any) -> Any:
+        """Perform the I/O steps of a session generator (see zkfast.session)."""
+        return self._drive(gen, self._perform, _IO_ERRORS)
 
     def _perform(self, step: Any) -> Any:
         t = type(step)
@@ -777,6 +869,8 @@ class ThreadSession(Session):
                 _close(sock)
                 raise
         sock.settimeout(timeout)
+        if not raw:
+            self._connecting = sock  # close() ends a handshake in progress through it
         return sock
 
     def _ready(self, sock: socket.socket, frames: List[bytes]) -> None:
@@ -789,6 +883,7 @@ class ThreadSession(Session):
             if frames:
                 sock.sendall(b"".join(frames))
             self._readable = _ReadableCheck(sock)
+            self._connecting = None
             self._sock = sock
             self.engine.connection_ready()
             self._last_send = _monotonic()
@@ -874,29 +969,21 @@ class ThreadSession(Session):
     # ------------------------------------------------------------ steps (see zkfast.steps)
 
     def run_steps(self, gen: StepGen) -> Any:
-        """Drive a step generator to its end, blocking; its result."""
-        value: Any = None
-        error: Optional[BaseException] = None
-        while True:
-            step, result = advance(gen, value, error)
-            if step is DONE:
-                return result
-            value = error = None
-            t = type(step)
-            if t is PendingRequest:
-                try:
-                    value = self.call(step)
-                except ZooKeeperError as e:
-                    error = e
-            elif t is Batch:
-                futures = self.submit_many(step)
-                value = [f.exception() or f._req.result_value for f in futures]
-            elif t is Wait:
-                value = step.event.wait(step.timeout)
-            elif t is WaitConnected:
-                value = self.wait_connected(step.timeout)
-            else:
-                error = TypeError(f"not a step: {step!r}")
+        """Drive a step generator (zkfast.steps) to its end, blocking; its result."""
+        return self._drive(gen, self._perform_step, _CALL_ERRORS)
+
+    def _perform_step(self, step: Any) -> Any:
+        t = type(step)
+        if t is PendingRequest:
+            return self.call(step)
+        if t is Batch:
+            futures = self.submit_many(step)
+            return [f.exception() or f._req.result_value for f in futures]
+        if t is Wait:
+            return step.event.wait(step.timeout)
+        if t is WaitConnected:
+            return self.wait_connected(step.timeout)
+        raise TypeError(f"not a step: {step!r}")
 
     def run_in_background(self, gen: StepGen, done: Optional[Done] = None) -> None:
         CallbackDriver(self.submit, gen, done).start()
@@ -971,19 +1058,6 @@ class Client(ClientAPI):
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        session = self.__dict__.get("_session")
-        if session is None or not session.started or session._closed or session._forked \
-                or session._closing:
-            return
-        warnings.warn(f"unclosed {self!r}: close() it (or use a with block)", ResourceWarning,
-                      stacklevel=2, source=self)
-        session.close_in_background()
-
-    def __repr__(self) -> str:
-        engine = self._engine
-        return (f"<zkfast.Client hosts={self.hosts!r} state={engine.state.value} "
-                f"session=0x{engine.session_id:x}>")
 
     # ------------------------------------------------------------ non-blocking forms
 

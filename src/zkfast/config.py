@@ -17,15 +17,20 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from . import codec
 from .errors import InvalidArgumentError
 from .events import WatchedEvent
 from .hosts import Address, DNSHostProvider, HostProvider, parse_connect_string
 
-__all__ = ["ClientConfig", "SocketFactory", "DEFAULT_MAX_REQUEST_SIZE"]
+__all__ = ["ClientConfig", "SocketFactory", "DEFAULT_MAX_REQUEST_SIZE", "DEFAULT_MAX_BUFFER_SIZE"]
 
 #: The server's jute.maxbuffer default: a larger request is refused by closing the connection.
 DEFAULT_MAX_REQUEST_SIZE = 0xFFFFF
+
+#: The largest reply accepted by default: 64 MiB. It admits a getChildren of
+#: over three million short names (a 1,000,000-child listing is ~18 MB) while
+#: still bounding what a broken or hostile server can make the client hold; the
+#: reader grows its buffer as bytes arrive, never to a claimed length up front.
+DEFAULT_MAX_BUFFER_SIZE = 64 * 1024 * 1024
 
 SocketFactory = Callable[[Address, float], Any]
 """``connect(address, timeout) -> socket.socket``: opens a connected socket."""
@@ -76,8 +81,10 @@ class ClientConfig:
     #: Opens the TCP connection instead of ``socket.create_connection`` (a proxy,
     #: a Unix socket, a test harness); TLS, if set, wraps what it returns.
     connect: Optional[SocketFactory]
-    #: The largest reply frame the client accepts, in bytes. A larger reply
-    #: fails only the request it answers (:class:`~zkfast.ResponseTooLargeError`).
+    #: The largest reply frame the client accepts, in bytes (default 64 MiB,
+    #: DEFAULT_MAX_BUFFER_SIZE). A larger reply fails only the request it
+    #: answers (:class:`~zkfast.ResponseTooLargeError`); a batch of coalesced
+    #: reads may take up to this much per read.
     max_buffer_size: int
     #: The largest request frame the client sends (the server's jute.maxbuffer).
     max_request_size: int
@@ -95,6 +102,36 @@ class ClientConfig:
     #: Tells this client's threads and tasks apart (``zkfast-io[name]``);
     #: default ``#1``, ``#2``, ... in creation order.
     name: str
+    #: Send getData/getChildren calls made while other requests are in flight
+    #: as one multiRead request (ZooKeeper 3.6+; detected per connection):
+    #: same results, same order, fewer server round trips. See
+    #: docs/architecture.md, "Read coalescing".
+    coalesce_reads: bool
+    #: Requests awaiting a reply at most (reads in a coalesced batch count one
+    #: by one). Past it a new call waits for room: a blocking call (and a
+    #: ``*_async`` one on Client) blocks, an AsyncClient call's future is sent
+    #: in its turn. None: no bound.
+    max_in_flight: Optional[int]
+    #: Requests made while disconnected kept for the next connection at most;
+    #: past it a call fails at once with :class:`~zkfast.QueueFullError`.
+    max_queued: int
+    #: Seconds a call waits for its reply unless it says otherwise
+    #: (``timeout=``); then :class:`~zkfast.RequestTimeoutError` (the request
+    #: may still be applied). None: wait as long as the session lives.
+    request_timeout: Optional[float]
+    #: Follow the ensemble's dynamic configuration (``/zookeeper/config``, 3.5+):
+    #: take each new server list as :meth:`~zkfast.Client.update_server_list`
+    #: does. Off by default: the addresses in that config are the servers' own
+    #: view of themselves, which clients behind NAT, in containers or across a
+    #: proxy often cannot reach; a client whose connect string is a stable
+    #: name (DNS, a load balancer) needs nothing more. See docs/operating.md.
+    track_ensemble: bool
+    #: Called with a :class:`~zkfast.metrics.RequestRecord` as each request
+    #: finishes (operation, path, latency, error type, sizes), on the thread or
+    #: loop that completed it: keep it quick. None: nothing is measured.
+    observer: Optional[Callable[[Any], Any]]
+    #: Keep per-operation counts, errors and latency percentiles for ``stats()``.
+    request_stats: bool
 
     @classmethod
     def build(cls, hosts: Union[str, Sequence[str]], session_timeout: float, *,
@@ -105,7 +142,10 @@ class ClientConfig:
               max_request_size: int, client_id: Optional[Tuple[int, bytes]],
               sasl_options: Optional[Dict[str, Any]], logger: Optional[logging.Logger],
               event_callback: Optional[Callable[[WatchedEvent], Any]],
-              name: Optional[str]) -> ClientConfig:
+              name: Optional[str], coalesce_reads: bool, max_in_flight: Optional[int],
+              max_queued: int, request_timeout: Optional[float],
+              track_ensemble: bool, observer: Optional[Callable[[Any], Any]],
+              request_stats: bool) -> ClientConfig:
         """Check the constructor's arguments and derive the rest."""
         servers, chroot = parse_connect_string(hosts)
         if isinstance(session_timeout, bool) or not isinstance(session_timeout, (int, float)) \
@@ -121,10 +161,15 @@ class ClientConfig:
                 raise InvalidArgumentError(
                     "SASL needs the pure-sasl package: pip install 'zkfast[sasl]'") from None
         if max_buffer_size is None:
-            max_buffer_size = codec.DEFAULT_MAX_BUFFER_SIZE
+            max_buffer_size = DEFAULT_MAX_BUFFER_SIZE
         for label, size in (("max_buffer_size", max_buffer_size), ("max_request_size", max_request_size)):
             if isinstance(size, bool) or not isinstance(size, int) or size < 1024:
                 raise InvalidArgumentError(f"{label} must be an int of at least 1024 bytes, not {size!r}")
+        for label, bound in (("max_in_flight", max_in_flight), ("max_queued", max_queued)):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 1):
+                raise InvalidArgumentError(f"{label} must be a positive int, not {bound!r}")
+        if request_timeout is not None and not request_timeout > 0:
+            raise InvalidArgumentError(f"request_timeout must be positive, not {request_timeout!r}")
         auth: List[Tuple[str, bytes]] = []
         for scheme, cred in auth_data or ():
             if not isinstance(scheme, str) or not scheme:
@@ -144,4 +189,8 @@ class ClientConfig:
             connect=connect, max_buffer_size=max_buffer_size, max_request_size=max_request_size,
             client_id=client_id, sasl_options=sasl_options,
             logger=logger or logging.getLogger("zkfast.client"), event_callback=event_callback,
-            name=name or _next_name())
+            name=name or _next_name(), coalesce_reads=bool(coalesce_reads),
+            max_in_flight=max_in_flight, max_queued=max_queued,
+            request_timeout=None if request_timeout is None else float(request_timeout),
+            track_ensemble=bool(track_ensemble), observer=observer,
+            request_stats=bool(request_stats))

@@ -24,6 +24,7 @@ __all__ = [
     "NoServerError",
     "ClosedError",
     "ClientForkedError",
+    "QueueFullError",
     "WrongEventLoopError",
     "WaitTimeoutError",
     "ProtocolError",
@@ -62,6 +63,7 @@ __all__ = [
     "TransactionFailedError",
     "LockDeadlockError",
     "NotLockedError",
+    "HoldLostError",
     "CancelledError",
     "error_for_code",
     "CODE_RESPONSE_TOO_LARGE",
@@ -228,6 +230,14 @@ class NotLockedError(ZooKeeperError):
     default_message = "lock is not held"
 
 
+class HoldLostError(ZooKeeperError):
+    """A fenced write was refused because the lock, lease or leadership it was
+    fenced on is no longer held (its node is gone); ``path`` is that node.
+    Nothing of the write was applied."""
+
+    default_message = "the hold this write was fenced on is lost"
+
+
 # ---------------------------------------------------------------- server codes
 
 
@@ -366,8 +376,19 @@ class NoWatcherError(APIError):
 
 
 class RequestTimeoutError(APIError):
+    """No reply in time: the server's -122, or the client's own deadline
+    (``timeout=`` of a call, ``request_timeout`` of the client). The request
+    may still be applied by the server."""
+
     code = -122
     default_message = "request timeout"
+
+
+class QueueFullError(ZooKeeperError):
+    """Too many requests are waiting for a connection (``max_queued``); this
+    one was refused and not sent."""
+
+    default_message = "too many requests queued while disconnected"
 
 
 class ReconfigDisabledError(APIError):

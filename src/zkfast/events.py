@@ -11,21 +11,32 @@ __all__ = ["State", "EventType", "WatcherType", "AddWatchMode", "WatchedEvent"]
 class State(str, enum.Enum):
     """The client's connection/session state.
 
-    ``SUSPENDED`` means disconnected with the session possibly still alive
-    (an ephemeral lock node may still be ours); ``EXPIRED`` means the session
-    is gone (everything ephemeral is lost). ``DISCONNECTED`` and ``LOST`` are
-    aliases for Curator/go users.
+    - ``CONNECTING``: no session yet (the first connect, or after EXPIRED).
+    - ``CONNECTED`` / ``CONNECTED_READ_ONLY``: a server serves the session.
+    - ``SUSPENDED`` (alias ``DISCONNECTED``): the connection is gone, the session
+      may well be alive (an ephemeral lock node may still be ours); the client
+      is reconnecting with the same session.
+    - ``LOST``: no server has been heard for a whole session timeout (counted
+      from the last reply, less a tenth for its travel, at most 1 s): the server
+      has expired the session or may at any moment, so nothing ephemeral may be
+      assumed held. The client goes on reconnecting with the same session: if
+      a server still knows it, ``CONNECTED`` follows (it survived after all);
+      otherwise ``EXPIRED``. (Curator's LOST, the Java 3.9 client's client-side
+      expiry.)
+    - ``EXPIRED``: the server said the session is gone; every watch has ended,
+      and the client starts a new session (``CONNECTING``).
+    - ``AUTH_FAILED``, ``CLOSED``: terminal.
     """
 
     CONNECTING = "CONNECTING"
     CONNECTED = "CONNECTED"
     CONNECTED_READ_ONLY = "CONNECTED_READ_ONLY"
     SUSPENDED = "SUSPENDED"
+    LOST = "LOST"
     EXPIRED = "EXPIRED"
     AUTH_FAILED = "AUTH_FAILED"
     CLOSED = "CLOSED"
     DISCONNECTED = "SUSPENDED"
-    LOST = "EXPIRED"
 
     @property
     def is_connected(self) -> bool:

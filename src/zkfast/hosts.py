@@ -42,7 +42,7 @@ import random
 import re
 import socket
 import threading
-from typing import Callable, Iterable, Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Callable, Iterable, Protocol, Sequence, Union, runtime_checkable
 
 from .errors import InvalidArgumentError
 
@@ -58,6 +58,8 @@ __all__ = [
     "DNSHostProvider",
     "reconnect_delay",
     "backoff",
+    "rebalance",
+    "PreferredHostProvider",
 ]
 
 DEFAULT_PORT = 2181
@@ -376,8 +378,66 @@ class StaticHostProvider:
         with self._lock:
             return list(self._addresses)
 
+    def update_server_list(self, servers: list[Address],
+                           current: Address | None) -> Address | None:
+        """The ensemble changed: take the new servers, and say whether the
+        client, connected to ``current``, should move (and where) so that the
+        load ends up even: :func:`rebalance`. None: stay."""
+        servers = [(str(h), int(p)) for h, p in servers]
+        if not servers:
+            raise ValueError("host provider needs at least one server")
+        with self._lock:
+            old = list(self._addresses)
+            new = self._mix(self._build(servers))
+            self._servers = servers
+            self._addresses = new
+            self._round_start = -1
+            target = rebalance(old, new, current, self._rng)
+            here = target if target is not None else current
+            self._current = new.index(here) if here in new else -1
+            return target
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.addresses!r})"
+
+
+def rebalance(old: Iterable[Address], new: Iterable[Address], current: Address | None,
+              rng: random.Random | None = None) -> Address | None:
+    """Where a client connected to ``current`` moves when the server list
+    changes from ``old`` to ``new`` (None: it stays), so that clients spread
+    evenly over the new list while as few as possible move (the reference
+    client's rule, ZOOKEEPER-1355).
+
+    With O old servers, N new ones, S of them kept, A added and R removed, each
+    server carrying 1/O of the clients before and 1/N after:
+
+    - the list grows (N > O): a client of a kept server moves with probability
+      1 - O/N, to an added server (each kept one sheds 1/O - 1/N); a client of a
+      removed server moves to an added server;
+    - it does not grow (N <= O): a client of a kept server stays; a client of a
+      removed server moves to an added server with probability A*O / (N*R),
+      else to a kept one (each kept server needs 1/N - 1/O more);
+
+    in each case to a uniformly chosen server of that group.
+    """
+    rng = rng or random.Random()
+    old_set, new_list = set(old), list(dict.fromkeys(new))
+    if current is None or not old_set or not new_list:
+        return None
+    kept = [a for a in new_list if a in old_set]
+    added = [a for a in new_list if a not in old_set]
+    n_old, n_new = len(old_set), len(new_list)
+    if current in new_list:
+        if n_new > n_old and added and rng.random() < 1 - n_old / n_new:
+            return rng.choice(added)
+        return None
+    removed = len(old_set - set(new_list))
+    if n_new > n_old:
+        return rng.choice(added or new_list)
+    p_added = len(added) * n_old / (n_new * removed) if removed else 0.0
+    if added and rng.random() < p_added:
+        return rng.choice(added)
+    return rng.choice(kept or new_list)
 
 
 def _getaddrinfo_resolver(host: str, port: int) -> list[Address]:
@@ -457,3 +517,44 @@ class DNSHostProvider(StaticHostProvider):
         """The connect-string host name that ``address`` was resolved from."""
         with self._lock:
             return self._origins.get(address, address[0])
+
+
+class PreferredHostProvider(DNSHostProvider):
+    """Tries the ``preferred`` servers first (the local zone, the observers)
+    and falls back to the others only when a whole round of the preferred
+    ones failed; after connecting elsewhere, a reconnect tries them first again.
+
+    >>> p = PreferredHostProvider(["zk-local:2181"], resolver=lambda h, port: [(h, port)],
+    ...                           shuffle=False)
+    >>> p.init([("zk-far", 2181), ("zk-local", 2181)])
+    >>> [p.next()[0][0] for _ in range(3)]
+    ['zk-local', 'zk-far', 'zk-local']
+    """
+
+    def __init__(self, preferred: Iterable[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._preferred = {parse_host(h) for h in preferred}
+        self._preferred_addrs: set[Address] = set()
+
+    def _build(self, servers: list[Address]) -> list[Address]:
+        built = super()._build(servers)
+        # remember which resolved addresses came from a preferred server
+        origins = self._origins
+        self._preferred_addrs = {a for a in built if (origins.get(a, a[0]), a[1]) in self._preferred}
+        return built
+
+    def connected(self) -> None:
+        """Connected: if not to a preferred server, the next reconnect starts
+        with the preferred ones again."""
+        with self._lock:
+            cur = self._current
+            if cur >= 0:
+                self._round_start = cur
+                if self._addresses[cur] not in self._preferred_addrs:
+                    self._current = -1
+
+    def _mix(self, addresses: list[Address]) -> list[Address]:
+        mixed = super()._mix(addresses)
+        preferred: set[Address] = getattr(self, "_preferred_addrs", set())
+        return [a for a in mixed if a in preferred] + [a for a in mixed if a not in preferred]
+

@@ -27,6 +27,7 @@ lock; ``receive`` runs on whichever thread holds the read token.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Optional, Tuple
 
@@ -38,10 +39,12 @@ from .errors import (
     InvalidArgumentError,
     NoNodeError,
     ProtocolError,
+    QueueFullError,
     RequestTooLargeError,
     ResponseTooLargeError,
     SessionExpiredError,
     TransactionFailedError,
+    UnimplementedError,
     ZooKeeperError,
     error_for_code,
 )
@@ -62,6 +65,15 @@ __all__ = ["SessionEngine", "PendingRequest", "Complete"]
 # Size budget of one SetWatches frame (the server's packet limit is 1 MiB;
 # stay well under it like the reference client does).
 SET_WATCHES_MAX_BYTES = 128 * 1024
+
+# Read coalescing (see SessionEngine.join_batch): at most this many reads in
+# one multiRead frame, and at most about this many reply bytes expected of it
+# (from the sizes the same paths had when last read in a batch; a path not
+# seen yet counts as _UNSEEN_READ_BYTES). Big reads go in small batches.
+BATCH_MAX_READS = 128
+BATCH_MAX_REPLY_BYTES = 256 * 1024
+_UNSEEN_READ_BYTES = 512
+_SIZE_HINTS_MAX = 4096
 
 _XID_MAX = (1 << 31) - 1
 
@@ -120,6 +132,47 @@ class SessionEngine(RequestBuilder):
         # True while receive() runs: still True on entry means the last call was
         # interrupted midway (KeyboardInterrupt), so the stream is not trusted.
         self._receiving = False
+        # Read coalescing. ``multi_read_ok``: this connection's server answered
+        # the multiRead probe sent after the handshake (3.6+); until then, and
+        # on older servers, nothing is coalesced.
+        self.coalesce_reads = config.coalesce_reads
+        self.multi_read_ok = False
+        #: the server answered the probe "unimplemented": it closes the connection now
+        self.multi_read_unimplemented = False
+        self._probe: Optional[PendingRequest] = None
+        #: The open batch: reads waiting to go out as one multiRead (read it;
+        #: only join_batch/close_batch/frame_for change it).
+        self.open_batch: Optional[PendingRequest] = None
+        self.open_batch_bytes = 0                          # its expected reply bytes
+        self.open_batch_request_bytes = 0                  # its request frame, roughly
+        self._size_hints: Dict[str, int] = {}          # server path -> last reply bytes
+        self._reply_limit = config.max_buffer_size
+        # A getData reply is at most a node's data (capped by the server's
+        # jute.maxbuffer, 1 MiB - 1 unless raised there) plus 90 bytes of header
+        # and Stat: at a limit of 1 MiB or more any batch of reads fits the
+        # batch's allowance (see frame_for), even of nodes at the cap.
+        self._any_node_fits = self._reply_limit >= 1 << 20
+        # replies whose size is learned for later batches: listings always; data
+        # too when the limit is below what a node can hold
+        self._learn_ops: frozenset[int] = frozenset() if not self.coalesce_reads else (
+            frozenset((codec.OP_GET_CHILDREN,)) if self._any_node_fits
+            else frozenset((codec.OP_GET_CHILDREN, codec.OP_GET_DATA)))
+        # xid -> largest reply frame accepted for it: a batch of n reads may
+        # need up to n replies' worth (the reader consults it only past its limit)
+        self._allowances: Dict[int, int] = {}
+        self.reader.allowances = self._allowances
+        # Requests framed and requests answered (or failed by a drop), counted
+        # separately so that senders and the reader never write the same
+        # number: in flight = framed_count - answered_count.
+        self.framed_count = 0
+        self.answered_count = 0
+        self.max_queued = config.max_queued
+        #: Stamp requests with their framing time and size (someone observes them).
+        self.observing = False
+        #: Counters: frames sent, batches among them, reads carried by batches.
+        self.frames_sent = 0
+        self.batches_sent = 0
+        self.batched_reads = 0
 
     # ------------------------------------------------------------ state
 
@@ -174,8 +227,16 @@ class SessionEngine(RequestBuilder):
 
     def enqueue(self, req: PendingRequest, now: float) -> None:
         """Keep ``req`` for the next connection (validated: it fails now, not then)."""
+        if len(self._queued) >= self.max_queued:
+            raise QueueFullError(f"{len(self._queued)} requests already wait for a connection "
+                                 f"(max_queued={self.max_queued})", path=req.path)
         self.validate_encoding(req)
         self._queued.append((req, now))
+
+    @property
+    def in_flight(self) -> int:
+        """Requests framed and not yet answered."""
+        return self.framed_count - self.answered_count
 
     @property
     def queued_count(self) -> int:
@@ -319,7 +380,14 @@ class SessionEngine(RequestBuilder):
         return x
 
     def frame_for(self, req: PendingRequest) -> bytes:
-        """Give ``req`` an xid, encode it and track it as awaiting a reply."""
+        """Give ``req`` an xid, encode it and track it as awaiting a reply.
+
+        An open batch of coalesced reads is framed first (the bytes returned
+        then hold both frames), so the server sees requests in call order.
+        """
+        if self.open_batch is not None:
+            batch_frame = self.close_batch()
+            return batch_frame + self.frame_for(req) if batch_frame else self.frame_for(req)
         if req.op == codec.OP_AUTH:
             frame = req.encode(*req.args)
             self.auth_waiters.append(req)
@@ -331,12 +399,144 @@ class SessionEngine(RequestBuilder):
         req.xid = xid
         self.kinds[xid] = req.kind
         self.pending[xid] = req
+        self.frames_sent += 1
+        members = req.members
+        self.framed_count += 1 if members is None else len(members)
+        if self.observing:
+            req.sent_at = time.monotonic()
+            req.frame_bytes = len(frame)
+            if members:
+                for m in members:
+                    m.sent_at = req.sent_at
+        if req.kind == codec.KIND_MULTI and req.op == codec.OP_MULTI_READ:
+            n = len(req.args[0])
+            if n > 1:  # each read could have come back at the limit on its own
+                self._allowances[xid] = n * (self.reader.max_buffer_size + 128) + 64
         return frame
+
+    # ------------------------------------------------------------ read coalescing
+
+    def probe_frames(self) -> List[bytes]:
+        """After the handshake: an empty multiRead, to learn whether this server
+        has multiRead (3.6+). Reads are coalesced only once it answers."""
+        if not self.coalesce_reads:
+            return []
+        probe = self.op_multi_read([])
+        probe.members = []
+        self._probe = probe
+        return [self.frame_for(probe)]
+
+    @property
+    def probe_outstanding(self) -> bool:
+        return self._probe is not None
+
+    def can_batch(self, req: PendingRequest) -> bool:
+        """May ``req`` wait in a batch? A getData or getChildren without a watch,
+        while other requests are in flight, on a server with multiRead, and
+        whose reply is known to fit ``max_buffer_size`` on its own: a getData
+        when the limit is above what the server lets a node hold (its
+        jute.maxbuffer, 1 MiB by default), a getChildren whose last listing
+        was well under the limit. A batch may take that much per read, so no
+        read fails in a batch that would have succeeded alone."""
+        if not (self.multi_read_ok and not req.watch_kind and self.pending):
+            return False
+        op = req.op
+        if op == codec.OP_GET_DATA:
+            if self._any_node_fits:
+                return True
+        elif op != codec.OP_GET_CHILDREN:
+            return False
+        hint = self._size_hints.get(req.args[0])
+        return hint is not None and hint * 2 <= self._reply_limit
+
+    def join_batch(self, req: PendingRequest) -> Optional[bytes]:
+        """Add a read to the open batch; returns the frame of the batch it
+        closed for lack of room (send it first), or None.
+
+        A batch never crosses another request: ``frame_for`` frames it before
+        anything else, so the server sees every read where it was called.
+        """
+        spath = req.args[0]
+        expected = self._size_hints.get(spath, _UNSEEN_READ_BYTES)
+        out = None
+        batch = self.open_batch
+        if batch is not None:
+            members = batch.members
+            assert members is not None
+            if (len(members) >= BATCH_MAX_READS
+                    or self.open_batch_bytes + expected > BATCH_MAX_REPLY_BYTES
+                    or self.open_batch_request_bytes + len(spath) + 64 > self.max_request_size // 2):
+                out = self.close_batch()
+                batch = None
+        if batch is None:
+            batch = PendingRequest(codec.OP_MULTI_READ, codec.KIND_MULTI, None,
+                                   codec.encode_multi_read, ())
+            batch.members = []
+            self.open_batch = batch
+            self.open_batch_bytes = self.open_batch_request_bytes = 0
+        batch.members.append(req)  # type: ignore[union-attr]  # set just above
+        self.open_batch_bytes += expected
+        self.open_batch_request_bytes += len(spath) + 32
+        return out
+
+    def close_batch(self) -> Optional[bytes]:
+        """Frame the open batch (None if there is none). A batch of one read
+        goes out as that read."""
+        batch = self.open_batch
+        if batch is None:
+            return None
+        self.open_batch = None
+        members = batch.members
+        assert members is not None
+        if len(members) == 1:
+            return self.frame_for(members[0])
+        batch.args = ([(m.op, m.args[0]) for m in members],)
+        frame = self.frame_for(batch)
+        self.batches_sent += 1
+        self.batched_reads += len(members)
+        return frame
+
+    def _finish_batch(self, batch: PendingRequest, err: int, body: Any, complete: Complete) -> None:
+        """Complete each read of a batch as its own reply would have."""
+        members = batch.members
+        assert members is not None
+        self._allowances.pop(batch.xid, None)
+        if batch is self._probe:
+            self._probe = None
+            self.multi_read_ok = err == 0
+            self.multi_read_unimplemented = err == UnimplementedError.code
+            if err:
+                log.info("this server has no multiRead (ZooKeeper before 3.6, error %d): "
+                         "reads are not coalesced on this connection", err)
+            return
+        if err or body is None:
+            for m in members:
+                if err == CODE_RESPONSE_TOO_LARGE:
+                    complete(m, None, ResponseTooLargeError(body.size, body.limit, path=m.path))
+                else:
+                    complete(m, None, error_for_code(err or -5, m.path))
+            return
+        learn = self._learn
+        for m, (op, e, value) in zip(members, body):
+            if op == codec.OP_ERROR:
+                complete(m, None, error_for_code(e, m.path))
+                continue
+            # what this path's reply weighs, for sizing later batches
+            learn(m.args[0], len(value[0] or b"") + 100 if op == codec.OP_GET_DATA
+                  else len(value) * 24 + 20)
+            complete(m, value, None)
+
+    def _learn(self, spath: str, reply_bytes: int) -> None:
+        hints = self._size_hints
+        if len(hints) >= _SIZE_HINTS_MAX:
+            hints.clear()
+        hints[spath] = reply_bytes
 
     def forget(self, req: PendingRequest) -> None:
         """Untrack a framed request that was never sent (its sender was
         interrupted): no reply will come for it."""
-        self.pending.pop(req.xid, None)
+        if self.pending.pop(req.xid, None) is not None:
+            self.framed_count -= 1
         self.kinds.pop(req.xid, None)
 
     def validate_encoding(self, req: PendingRequest) -> None:
@@ -406,6 +606,12 @@ class SessionEngine(RequestBuilder):
                 del kinds[xid]
                 if zxid > self.last_zxid:
                     self.last_zxid = zxid
+                if req.members is not None:
+                    self.answered_count += len(req.members)
+                    self._finish_batch(req, err, body, complete)
+                    del pending[xid]
+                    continue
+                self.answered_count += 1
                 if err:
                     result, exc = self._failed(req, err, body)
                 else:
@@ -413,6 +619,9 @@ class SessionEngine(RequestBuilder):
                         self._register_watch(req)
                     fin = req.finish
                     exc = None
+                    if req.op in self._learn_ops:
+                        self._learn(req.args[0], len(body) * 24 + 20 if req.op == codec.OP_GET_CHILDREN
+                                    else len(body[0] or b"") + 100)
                     if fin is None:
                         result = body
                     else:
@@ -453,8 +662,11 @@ class SessionEngine(RequestBuilder):
             return None, TransactionFailedError(self._multi_results(req, body), code=err)
         return None, error_for_code(err, req.path)
 
-    def _server_path_of(self, req: PendingRequest) -> str:
-        return join_chroot(self.chroot, req.path) if req.path is not None else "/"
+    @staticmethod
+    def _server_path_of(req: PendingRequest) -> str:
+        # the first argument of every request that can set a watch is its
+        # server path (chroot joined, or not: /zookeeper/config never is)
+        return str(req.args[0])
 
     def _register_watch(self, req: PendingRequest) -> None:
         kind = req.watch_kind
@@ -473,7 +685,10 @@ class SessionEngine(RequestBuilder):
         except ValueError:
             log.warning("unknown watch event type %d for %s", ev.type, path)
             return
-        event = WatchedEvent(etype, self._state, client_path)
+        # a notification comes over a live connection (maybe still finishing
+        # its handshake, when the replay fires a watch): that is its state
+        state = State.CONNECTED_READ_ONLY if self.server_read_only else State.CONNECTED
+        event = WatchedEvent(etype, state, client_path)
         for w in self.watches.triggered(ev.type, path):
             self.events.append((w, event))
 
@@ -485,11 +700,23 @@ class SessionEngine(RequestBuilder):
         is set; a client completing them again only runs leftover callbacks).
         """
         self._connected = False
-        lost = list(self.pending.values())
+        self.multi_read_ok = self.multi_read_unimplemented = False
+        self._probe = None
+        lost: List[PendingRequest] = []
+        for req in self.pending.values():
+            if req.members is not None:  # a batch: its reads are what is owed
+                lost.extend(req.members)
+            else:
+                lost.append(req)
+        if self.open_batch is not None:      # reads that waited for a batch never sent
+            lost.extend(self.open_batch.members or ())
+            self.open_batch = None
         lost.extend(w for w in self.auth_waiters if w is not None)
         self.pending = {}
         self.auth_waiters.clear()
         self.kinds = _fresh_kinds()
+        self._allowances.clear()
+        self.answered_count = self.framed_count  # every one of them is failed now
         return lost
 
     def session_ended(self, error: BaseException) -> None:

@@ -39,9 +39,12 @@ from .paths import join_chroot, normalize_chroot, strip_chroot, validate_path
 from .records import Stat
 from .watches import WATCH_CHILD, WATCH_DATA, WATCH_EXIST, WATCH_PERSISTENT, WATCH_RECURSIVE
 
-__all__ = ["PendingRequest", "RequestBuilder"]
+__all__ = ["PendingRequest", "RequestBuilder", "CONFIG_NODE"]
 
 _PATH_CACHE_SIZE = 4096  # validated paths remembered (cleared whole when full)
+
+#: Where the servers publish their dynamic configuration; outside every chroot.
+CONFIG_NODE = "/zookeeper/config"
 
 
 class PendingRequest:
@@ -53,7 +56,7 @@ class PendingRequest:
 
     __slots__ = ("op", "kind", "path", "encode", "args", "finish", "xid",
                  "watch_kind", "watcher", "waiter", "callbacks", "result_value",
-                 "exception_value", "done_flag", "cookie")
+                 "exception_value", "done_flag", "cookie", "members", "sent_at", "frame_bytes")
 
     def __init__(self, op: int, kind: int, path: Optional[str], encode: Callable[..., bytes],
                  args: Tuple[Any, ...], finish: Optional[Callable[[Any], Any]] = None,
@@ -73,6 +76,11 @@ class PendingRequest:
         self.exception_value: Optional[BaseException] = None
         self.done_flag = False
         self.cookie: Any = None
+        #: For a batch of coalesced reads (one multiRead frame): the reads it carries.
+        self.members: Optional[List[PendingRequest]] = None
+        # when it was framed and how big (set only while someone observes requests)
+        self.sent_at = 0.0
+        self.frame_bytes = 0
 
     def __repr__(self) -> str:
         return f"<PendingRequest op={self.op} xid={self.xid} path={self.path!r}>"
@@ -225,6 +233,14 @@ class RequestBuilder:
         return PendingRequest(codec.OP_GET_CHILDREN, codec.KIND_CHILDREN, path,
                               codec.encode_get_children, (spath, w is not None), None,
                               WATCH_CHILD if w else 0, w)
+
+    def op_get_config(self, watch: Any = None) -> PendingRequest:
+        """getData of ``/zookeeper/config`` whatever the chroot (the ensemble's
+        dynamic configuration, ZooKeeper 3.5+)."""
+        w = check_watcher(watch)
+        return PendingRequest(codec.OP_GET_DATA, codec.KIND_DATA_STAT, CONFIG_NODE,
+                              codec.encode_get_data, (CONFIG_NODE, w is not None), None,
+                              WATCH_DATA if w else 0, w)
 
     def op_sync(self, path: str) -> PendingRequest:
         spath = self.server_path(path)

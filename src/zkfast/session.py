@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import time
 import weakref
-from typing import Any, Callable, ClassVar, Generator, List, Optional, Tuple, Type
+from typing import Any, Callable, ClassVar, Dict, Generator, List, Optional, Tuple, Type
 
 from . import codec
 from .config import ClientConfig
@@ -42,12 +42,13 @@ from .errors import (
 )
 from .events import EventType, State, WatchedEvent
 from .hosts import Address, reconnect_delay
+from .metrics import RequestRecord, RequestStats, op_name
 from .protocol import SessionEngine
 from .requests import PendingRequest
 from .steps import DONE, advance
 
 __all__ = ["Session", "Open", "Send", "Receive", "Sleep", "Ready", "Serve", "Close",
-           "RW_PROBE_INTERVAL", "HEARTBEAT_DEAD", "HEARTBEAT_PING", "HEARTBEAT_PROBE",
+           "RW_PROBE_INTERVAL", "presumed_lost_in", "HEARTBEAT_DEAD", "HEARTBEAT_PING", "HEARTBEAT_PROBE",
            "HEARTBEAT_WAIT"]
 
 _monotonic = time.monotonic
@@ -144,6 +145,17 @@ class Close:
 IOStep = Any
 IOGen = Generator[IOStep, Any, Any]
 
+
+def presumed_lost_in(last_heard: float, session_timeout: float) -> float:
+    """Seconds from now until a session must be presumed lost if no server is
+    heard meanwhile: one session timeout after the last reply (the server
+    expires a session one timeout after it last heard from the client, which
+    is just before that reply arrived), less a tenth of it (at most 1 s) for
+    that reply's travel."""
+    now = time.monotonic()
+    heard = last_heard or now
+    return max(0.0, heard + session_timeout - min(0.1 * session_timeout, 1.0) - now)
+
 # Sessions alive in this process, so a fork can disarm them in the child.
 _sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 
@@ -178,6 +190,8 @@ class Session:
         self.engine = SessionEngine(config)
         self.read_only = config.read_only
         self._host_provider = config.host_provider
+        self._servers: List[Address] = list(config.servers)  # what the provider was last given
+        self._config_version = -1  # the newest ensemble config applied (track_ensemble)
         self._listeners: List[Callable[[State], Any]] = []
         self._event_callback = config.event_callback
         #: ``(host, port)`` of the server of the current or last connection.
@@ -196,10 +210,26 @@ class Session:
         #: later than this.
         self.last_heard = 0.0
         self._disconnected_at: Optional[float] = None
-        self._rw_server: Optional[Address] = None  # read-write server an isro probe found
+        # connect to this one next, without backing off: a read-write server an
+        # isro probe found, or the server just found to lack multiRead
+        self._next_addr: Optional[Address] = None
         self._next_rw_probe = 0.0
         self._rw_probe_index = 0
         self._failed_rounds = 0        # full rounds of failed connects since the last success
+        self._lost_timer: Any = None   # reports LOST while disconnected (see _arm_lost_timer)
+        # counters for stats(); the I/O layers add the bytes
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.connects = 0
+        self.state_changes = 0
+        # per-request observation (metrics.py): the user's observer and/or the stats
+        self.request_stats = RequestStats() if config.request_stats else None
+        observers = [o for o in (config.observer, self.request_stats) if o is not None]
+        self._observers: Optional[List[Callable[[RequestRecord], Any]]] = observers or None
+        self.engine.observing = bool(observers)
+        # servers that dropped the connection while asked whether they have
+        # multiRead (older servers may): not asked again
+        self._no_multi_read: set[Address] = set()
         _sessions.add(self)
 
     # ------------------------------------------------------------ hooks (the I/O layer's)
@@ -258,12 +288,105 @@ class Session:
         """Close without waiting for it (a dropped client, a signal handler)."""
         raise NotImplementedError
 
+    def _drop_connection(self, reason: str) -> None:
+        """End the live connection now (the connection loop reconnects)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ the ensemble
+
+    def update_server_list(self, servers: List[Address]) -> Optional[Address]:
+        """Take a new server list without ending the session; move to another
+        server if that is this client's share of rebalancing
+        (:func:`zkfast.hosts.rebalance`). Returns where it moves, or None."""
+        provider = self._host_provider
+        current = self.server if self.engine.connected else None
+        update = getattr(provider, "update_server_list", None)
+        if update is None:  # a provider of the user's without rebalancing
+            provider.init(servers)
+            target = None
+        else:
+            target = update(servers, current)
+        self._servers = list(servers)
+        if target is not None and target != current and current is not None:
+            self.log.info("moving from %s:%d to %s:%d: the ensemble changed", *current, *target)
+            self._next_addr = target
+            self._drop_connection(f"moving to {target[0]}:{target[1]} to balance the ensemble")
+        return target
+
+    def _track_ensemble(self) -> Generator[Any, Any, None]:
+        """Read the ensemble's config with a watch on it, and follow it."""
+        data, _stat = yield self.engine.op_get_config(self._on_config_event)
+        self._apply_config(data)
+
+    def _start_tracking(self, _: Any = None) -> None:
+        if not self.stopping:
+            self.run_in_background(self._track_ensemble(), self._tracking_done)
+
+    def _tracking_done(self, _result: Any, error: Optional[BaseException]) -> None:
+        if error is not None and not isinstance(error, (ConnectionLossError, SessionExpiredError,
+                                                        ClosedError)):
+            self.log.warning("reading the ensemble config failed: %s", error)
+
+    def _on_config_event(self, event: WatchedEvent) -> None:
+        if event.type in (EventType.NODE_DATA_CHANGED, EventType.NODE_CREATED):
+            self._start_tracking()
+
+    def _apply_config(self, data: Optional[bytes]) -> None:
+        from .ensemble import EnsembleConfig
+        try:
+            cfg = EnsembleConfig.parse(data or b"")
+        except InvalidArgumentError as e:
+            self.log.warning("ignoring an ensemble config that does not parse: %s", e)
+            return
+        addresses = cfg.client_addresses()
+        if not addresses or cfg.version <= self._config_version:
+            return
+        self._config_version = cfg.version
+        if set(addresses) != set(self._servers):
+            self.log.info("ensemble config version %x: servers %s", cfg.version, cfg.connect_string())
+            self.update_server_list(addresses)
+
+    # ------------------------------------------------------------ observing requests
+
+    def _observe(self, req: PendingRequest, result: Any, exc: Optional[BaseException]) -> None:
+        """Tell the observers about a finished request (called by ``_complete``
+        on the thread or loop that completed it)."""
+        sent = req.sent_at
+        reply_bytes = None
+        if exc is None and req.op == codec.OP_GET_DATA and isinstance(result, tuple):
+            reply_bytes = len(result[0] or b"")
+        record = RequestRecord(op_name(req.op), req.path,
+                               _monotonic() - sent if sent else None,
+                               type(exc).__name__ if exc is not None else None,
+                               req.frame_bytes or None, reply_bytes, req.xid == 0 and bool(sent))
+        for observe in self._observers or ():
+            try:
+                observe(record)
+            except Exception:  # noqa: BLE001 - an observer must not break completions
+                self.log.exception("request observer %r failed", observe)
+
+    def stats(self) -> Dict[str, Any]:
+        """The counters ``Client.stats()`` shows."""
+        engine = self.engine
+        out: Dict[str, Any] = {
+            "state": engine.state.value, "in_flight": engine.in_flight,
+            "queued": engine.queued_count, "frames_sent": engine.frames_sent,
+            "batches_sent": engine.batches_sent, "batched_reads": engine.batched_reads,
+            "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received,
+            "connects": self.connects, "reconnects": max(0, self.connects - 1),
+            "state_changes": self.state_changes,
+        }
+        if self.request_stats is not None:
+            out["requests"] = self.request_stats.snapshot()
+        return out
+
     # ------------------------------------------------------------ states and events
 
     def announce(self, state: State) -> None:
         """Enter ``state`` and tell listeners (once per change)."""
         if not self._enter_state(state):
             return
+        self.state_changes += 1
         self.log.debug("state -> %s", state.value)
         for fn in list(self._listeners):
             self._dispatch(fn, state)
@@ -316,6 +439,14 @@ class Session:
                 raise
             raise InvalidArgumentError(str(e), path=req.path) from e
 
+    def join_batch(self, req: PendingRequest) -> Optional[bytes]:
+        """A read that ``engine.can_batch`` allows joins the open batch (it goes
+        out with it at the next flush); returns the frame of a batch closed for
+        lack of room, to send first. Call with the I/O lock held."""
+        if self._close_requested or self._forked:
+            self.check_usable()
+        return self.engine.join_batch(req)
+
     def ready_frames(self, frames: List[bytes]) -> List[bytes]:
         """``frames`` followed by every queued request, framed (the I/O lock held)."""
         engine = self.engine
@@ -355,8 +486,8 @@ class Session:
         """Connect, serve, reconnect -- until the client closes or auth fails."""
         attempt = 0
         while not self.stopping:
-            if self._rw_server is not None:  # leaving a read-only server for it
-                addr, retry_start, self._rw_server = self._rw_server, False, None
+            if self._next_addr is not None:  # see __init__
+                addr, retry_start, self._next_addr = self._next_addr, False, None
             else:
                 addr, retry_start = self._host_provider.next()
             if retry_start:
@@ -413,14 +544,37 @@ class Session:
             yield Send(link, b"".join(engine.auth_replay_frames()))
             while not engine.auth_replay_done:
                 engine.receive((yield Receive(link, timeout)), self._complete)
-        yield Ready(link, engine.watch_replay_frames())
+        # The watches go back first, relative to the last zxid seen before this
+        # connection: any reply read now would move it past changes they missed.
+        replay = engine.watch_replay_frames()
+        if engine.coalesce_reads and addr not in self._no_multi_read:
+            # Does this server have multiRead (3.6+)? Asked before any request of
+            # the caller's goes out: an older server answers "unimplemented" and
+            # closes the connection, which must cost no request.
+            yield Send(link, b"".join(replay + engine.probe_frames()))
+            replay = []
+            while engine.probe_outstanding:
+                engine.receive((yield Receive(link, timeout)), self._complete)
+            if not engine.multi_read_ok:
+                self._no_multi_read.add(addr)
+                if engine.multi_read_unimplemented:  # the server hangs up after saying so
+                    self._next_addr = addr
+                    raise ConnectionLossError("the server has no multiRead; reconnecting without it")
+        yield Ready(link, replay)
         self.server = addr
         self._disconnected_at = None
         self._next_rw_probe = _monotonic() + RW_PROBE_INTERVAL / 4
+        if self.stopping:  # closed meanwhile: never announce a connection nobody will use
+            return False
         if self._failed_rounds:
             self.log.info("connected again after %d failed round(s) of connects", self._failed_rounds)
             self._failed_rounds = 0
+        self._cancel_lost_timer()
+        self.connects += 1
         self.announce(State.CONNECTED_READ_ONLY if resp.read_only else State.CONNECTED)
+        self.flush_events()  # watches the replay fired while connecting
+        if self.config.track_ensemble:  # from the dispatcher: it may wait for room
+            self._dispatch(self._start_tracking, None)
         self.log.info("connected to %s:%d session 0x%x (timeout %dms)%s", addr[0], addr[1],
                       engine.session_id, engine.negotiated_timeout_ms,
                       " read-only" if resp.read_only else "")
@@ -453,6 +607,8 @@ class Session:
                              self.config.hosts, self.last_error)
 
     def _handshake_failed(self, addr: Address, error: BaseException) -> None:
+        if self.engine.probe_outstanding:  # it hung up on the multiRead question
+            self._no_multi_read.add(addr)
         self.last_error = error
         self.log.debug("handshake with %s:%d failed: %s", addr[0], addr[1], error)
         # Requests the handshake sent (SASL, auth replay) are owed by the dead
@@ -479,11 +635,39 @@ class Session:
         if self.engine.state != State.AUTH_FAILED:
             self.announce(State.SUSPENDED)
             self.log.info("disconnected: %s", error)
+            self._arm_lost_timer()
+
+    def _arm_lost_timer(self) -> None:
+        """While disconnected: report LOST once a session timeout has passed
+        since the last reply (see :class:`~zkfast.State`)."""
+        session_id = self.engine.session_id
+        if not session_id or self._lost_timer is not None:
+            return
+        delay = presumed_lost_in(self.last_heard, self.engine.negotiated_timeout)
+        try:
+            self._lost_timer = self.call_later(delay, lambda: self._presumed_lost(session_id))
+        except RuntimeError:  # no loop or thread to run it (closing)
+            self._lost_timer = None
+
+    def _presumed_lost(self, session_id: int) -> None:
+        self._lost_timer = None
+        engine = self.engine
+        if (engine.state == State.SUSPENDED and not engine.connected and not self.stopping
+                and engine.session_id == session_id):
+            self.log.warning("session 0x%x presumed lost: no server heard for %.1fs",
+                             session_id, engine.negotiated_timeout)
+            self.announce(State.LOST)
+
+    def _cancel_lost_timer(self) -> None:
+        timer, self._lost_timer = self._lost_timer, None
+        if timer is not None:
+            timer.cancel()
 
     def on_expired(self, error: SessionExpiredError) -> None:
         """The server said the session is gone: tell listeners, end every watch
         with NOT_WATCHING, fail what was queued, and start a new session."""
         self.log.warning("session 0x%x expired", self.engine.session_id)
+        self._cancel_lost_timer()
         self.announce(State.EXPIRED)
         self.engine.session_ended(error)
         self.flush_events()
@@ -546,14 +730,14 @@ class Session:
         yield Close(link)
         if answer[:2] == b"rw":
             self.log.info("read-write server found at %s:%d", addr[0], addr[1])
-            self._rw_server = addr
+            self._next_addr = addr
             return addr
         return None
 
     def _next_rw_probe_target(self) -> Optional[Address]:
         """The next other server to ask ``isro`` (round robin)."""
         provider_addrs = getattr(self._host_provider, "addresses", None)
-        candidates = [a for a in (provider_addrs or self.config.servers) if tuple(a) != self.server]
+        candidates = [a for a in (provider_addrs or self._servers) if tuple(a) != self.server]
         if not candidates:
             return None
         index = self._rw_probe_index
@@ -575,6 +759,7 @@ class Session:
         if self._closed:
             return
         self._closing = True
+        self._cancel_lost_timer()
         lost = self._detach()
         with self._io_lock():
             lost += self.engine.take_queued()

@@ -167,7 +167,7 @@ def test_max_buffer_size(cli: Callable[..., Result], zk: Client) -> None:
     line = one_error_line(r.err)
     assert "--max-buffer-size" in line and "/large" in line, line
     assert cli("get", "/large", "--max-buffer-size", "1M").raw == value
-    assert cli("get", "/large").raw == value  # the default (1 MiB + 1 KiB) takes it
+    assert cli("get", "/large").raw == value  # the default (64 MiB) takes it
 
 
 def test_stat_plain_and_json(cli: Callable[..., Result], zk: Client) -> None:

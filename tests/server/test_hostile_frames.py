@@ -5,7 +5,7 @@ own requests, so the session reconnects and carries on."""
 from __future__ import annotations
 
 import asyncio
-from typing import Iterator
+from typing import Iterator, List
 
 import pytest
 
@@ -69,3 +69,40 @@ def test_the_engine_ignores_the_zxid_of_notifications_and_pings(zk_proxy: TcpPro
         zk.sync("/n")
         wait_until(lambda: zk._engine.last_zxid >= before)
         assert zk._engine.last_zxid < POISON_ZXID and zk.connected
+
+
+def test_a_session_cut_off_is_presumed_lost_before_the_server_expires_it(
+        zk_proxy: TcpProxy, zk_server: ZooKeeperServer, base: str) -> None:
+    """LOST comes when no server has been heard for a session timeout, before
+    the server expires the session (an ephemeral of it vanishing shows when);
+    after the network heals, the server's verdict follows: EXPIRED, then a new
+    session."""
+    import threading
+    import time
+    from zkfast import EventType
+    lost_at: List[float] = []
+    gone_at: List[float] = []
+    with Client(zk_proxy.hosts + base, session_timeout=4.0) as zk, \
+            Client(zk_server.hosts + base) as watcher:
+        states = States(zk)
+        zk.add_listener(lambda s: lost_at.append(time.monotonic()) if s == State.LOST else None)
+        zk.create("/mine", ephemeral=True)
+        gone = threading.Event()
+
+        def on_gone(event: object) -> None:
+            if getattr(event, "type", None) == EventType.NODE_DELETED:
+                gone_at.append(time.monotonic())
+                gone.set()
+        watcher.exists("/mine", watch=on_gone)
+        session = zk.session_id
+        zk_proxy.blackhole(True)
+        states.wait_for(State.SUSPENDED, timeout=10)
+        states.wait_for(State.LOST, timeout=10)
+        assert gone.wait(20), "the server expired the session"
+        assert lost_at[0] < gone_at[0], "LOST came after the server had expired the session"
+        zk_proxy.blackhole(False)
+        zk_proxy.drop_all()
+        states.wait_for(State.EXPIRED, timeout=20)
+        states.wait_for(State.CONNECTED, timeout=20)
+        assert zk.session_id != session
+        assert states.seen.index(State.LOST) < states.seen.index(State.EXPIRED)

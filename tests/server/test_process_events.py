@@ -56,13 +56,16 @@ def zk(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[Client]:
 
 
 def _line_of(func: Callable[..., Any], marker: str) -> int:
-    """The number of the first line of ``func`` that contains ``marker``: an
-    interrupt there lands after everything before that line ran."""
+    """The number of the first line of ``func`` that contains ``marker`` (the
+    last, for a marker ending in " @last"): an interrupt there lands after
+    everything before that line ran."""
+    last = marker.endswith(" @last")
+    marker = marker.removesuffix(" @last")
     lines, start = inspect.getsourcelines(func)
-    for i, text in enumerate(lines):
-        if marker in text:
-            return start + i
-    raise AssertionError(f"{marker!r} not in {func.__qualname__}")
+    found = [start + i for i, text in enumerate(lines) if marker in text]
+    if not found:
+        raise AssertionError(f"{marker!r} not in {func.__qualname__}")
+    return found[-1] if last else found[0]
 
 
 class _Injector:
@@ -119,7 +122,7 @@ _POINTS = [
     (ThreadSession._write_locked, "self._last_send = _monotonic()"),  # sent
     (ThreadSession._lead_loop, "if self._sock is not sock:"),      # data waiting
     (ThreadSession._read_some, "if not n:"),                       # bytes taken, not decoded
-    (SessionEngine._handle, "del pending[xid]"),                   # completed, still pending
+    (SessionEngine._handle, "del pending[xid] @last"),             # completed, still pending
     (ThreadSession._complete, "w = req.waiter"),                   # done, waiter not yet woken
     (ThreadSession.call, "if req.exception_value is not None:"),   # the reply just came
     # right after a C call returns (where a real signal handler runs)
@@ -206,7 +209,7 @@ def test_an_interrupt_while_reading_for_other_threads_loses_none_of_their_replie
     try:
         for _ in range(20):
             with _Injector(SessionEngine._handle, _line_of(SessionEngine._handle,
-                                                           "del pending[xid]"), _raise):
+                                                           "del pending[xid] @last"), _raise):
                 try:
                     for _ in range(200):
                         zk.get("/n")

@@ -83,6 +83,12 @@ class SessionTracker:
                 elif self.status == self.SUSPENDED:
                     self.status = self.OK
                     kind = "resumed"
+            elif state == State.LOST:
+                # the client's own verdict (our timer says the same, unless a
+                # slow listener delayed this one): the session may be gone
+                if self.status == self.SUSPENDED:
+                    self.status = self.IDLE
+                    kind = "timeout"
             elif state in (State.EXPIRED, State.CLOSED, State.AUTH_FAILED):
                 self.status = self.IDLE
                 kind = "lost"

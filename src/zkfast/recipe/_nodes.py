@@ -17,6 +17,7 @@ from ..errors import (
 )
 from ..interface import SessionClient
 from ..paths import validate_path
+from ..session import presumed_lost_in as _presumed_lost_in
 from ..steps import Batch
 from ._drivers import drive
 from ._names import join
@@ -41,11 +42,10 @@ def session_timeout_of(client: SessionClient) -> float:
 
 def presumed_lost_in(client: SessionClient) -> float:
     """Seconds until the session must be presumed lost if no server is heard
-    meanwhile: one session timeout after the last reply, less a tenth of it
-    (at most 1 s) for that reply's travel time."""
-    t = client.negotiated_session_timeout
-    heard = client.last_heard or time.monotonic()
-    return max(0.0, heard + t - min(0.1 * t, 1.0) - time.monotonic())
+    meanwhile (:func:`zkfast.session.presumed_lost_in`: the same rule as the
+    client's LOST state; recipes keep their own timer so that a slow listener
+    on the dispatcher cannot delay a lock's loss)."""
+    return _presumed_lost_in(client.last_heard, client.negotiated_session_timeout)
 
 
 def create_protected(client: SessionClient, path: str, value: bytes, acl: Optional[Sequence[Any]],

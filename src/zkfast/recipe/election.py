@@ -242,6 +242,8 @@ class _LatchCore:
                 self.node = None
                 self._set_leader(False)
             self._reconciler.trigger()
+        elif state == State.LOST:
+            self._on_timeout()
         elif state in (State.EXPIRED, State.CLOSED, State.AUTH_FAILED):
             self._cancel_timer()
             self.node = None
