@@ -23,7 +23,7 @@ from zkfast.kazoo.recipe.cache import TreeCache, TreeEvent
 from zkfast.kazoo.security import OPEN_ACL_UNSAFE, make_digest_acl
 from zkfast.testing import TcpProxy, ZooKeeperServer
 
-from helpers import EventLog, expire
+from helpers import EventLog, expire, wait_until
 
 
 @pytest.fixture
@@ -125,11 +125,13 @@ def test_async_results(kazoo: Any, zk_proxy: TcpProxy, zk_chroot: str) -> None:
     result = zk.get_async("/n")
     assert result.get(timeout=10)[0] == b"v" and result.ready() and result.successful()
     assert result.value[0] == b"v" and result.exception is None
+    assert isinstance(result, zkfast.Future)  # the request's own future, adopted: no second object
     failed = zk.get_async("/missing")
     assert failed.wait(10) is True and not failed.successful()
     assert isinstance(failed.exception, ke.NoNodeError) and failed.exception is failed.exception
-    with pytest.raises(ke.NoNodeError):
+    with pytest.raises(ke.NoNodeError) as raised:
         failed.get()
+    assert raised.value is failed.exception  # kazoo raises the one stored exception
     with pytest.raises(TypeError):
         result.set(1)  # this result completes with its request
 
@@ -142,6 +144,9 @@ def test_async_results(kazoo: Any, zk_proxy: TcpProxy, zk_chroot: str) -> None:
     where: List[str] = []
     done = threading.Event()
     pending.rawlink(lambda r: (where.append(threading.current_thread().name), done.set()))
+    twice: List[Any] = []
+    pending.rawlink(twice.append)
+    pending.rawlink(twice.append)  # the same callback once
     unlinked: List[Any] = []
     pending.unlink(unlinked.append)
     pending.rawlink(unlinked.append)
@@ -151,6 +156,7 @@ def test_async_results(kazoo: Any, zk_proxy: TcpProxy, zk_chroot: str) -> None:
     assert pending.get()[0] == b"v"
     assert where == ["zkfast.kazoo-completion"]  # kazoo runs completions on the handler's worker
     assert unlinked == []
+    wait_until(lambda: twice == [pending], timeout=30)
 
 
 def test_transaction_context_and_operations(kazoo: Any) -> None:

@@ -10,7 +10,7 @@ from ..transaction import Create as _Create
 from ..transaction import Delete as _Delete
 from ..transaction import SetData as _SetData
 from ._errors import kazoo_error
-from ._results import RequestResult, failed_result
+from ._results import RequestResult, adopt, failed_result
 from .protocol.paths import normpath
 from .protocol.serialization import CheckVersion, Create, Delete, SetData
 from .protocol.states import ZnodeStat
@@ -37,11 +37,19 @@ def _kazoo_results(results: List[Any]) -> List[Any]:
     return out
 
 
-def _rescue(e: BaseException) -> Any:
-    """A failed transaction is not raised: its per-op results are the value."""
-    if isinstance(e, TransactionFailedError):
-        return _kazoo_results(e.results)
-    raise kazoo_error(e) from e
+class TransactionResult(RequestResult):
+    """``commit_async``'s: kazoo's per-op results. A failed transaction is not
+    raised: its per-op results are the value."""
+
+    __slots__ = ()
+
+    def _convert(self, value: Any) -> Any:
+        return _kazoo_results(value)
+
+    def _failed(self, error: ZooKeeperError) -> Any:
+        if isinstance(error, TransactionFailedError):
+            return _kazoo_results(error.results)
+        return super()._failed(error)
 
 
 class TransactionRequest:
@@ -115,7 +123,7 @@ class TransactionRequest:
             fut = client._native.multi_async(*[self._native_op(op) for op in self.operations])
         except ZooKeeperError as e:
             return failed_result(client.handler, kazoo_error(e))
-        return RequestResult(fut, _kazoo_results, client.handler, _rescue)
+        return adopt(fut, client._results.bind(TransactionResult))
 
     def commit(self) -> List[Any]:
         """Send the transaction; one result per op (see the class docstring)."""

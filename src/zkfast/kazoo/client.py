@@ -35,10 +35,10 @@ import socket
 import threading
 import warnings
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Type, Union
 
 from .. import compound
-from ..client import Client
+from ..client import Client, Future
 from ..errors import ClosedError, ZooKeeperError
 from ..errors import NodeExistsError as _NodeExists
 from ..events import State
@@ -46,7 +46,7 @@ from ..hosts import format_address, parse_connect_string
 from . import _tls
 from ._errors import kazoo_error, make
 from ._hostprovider import KazooHostProvider
-from ._results import RequestResult, failed_result
+from ._results import RequestResult, ResultKinds, adopt, failed_result
 from ._transaction import TransactionRequest
 from ._watches import CHILD, DATA, WatchTable
 from .exceptions import (
@@ -76,7 +76,7 @@ from .recipe.party import Party, ShallowParty
 from .recipe.queue import LockingQueue, Queue
 from .recipe.watchers import ChildrenWatch, DataWatch
 from .retry import KazooRetry
-from .security import ACL, OPEN_ACL_UNSAFE, Id
+from .security import ACL, OPEN_ACL_UNSAFE
 
 # kazoo's client module also hands out these names, and code imports them from there
 # (``from kazoo.client import KazooClient, KazooState``).
@@ -114,14 +114,6 @@ _PATH_CACHE_SIZE = 4096
 _znode = tuple.__new__  # tuple.__new__(ZnodeStat, stat): a zkfast Stat as kazoo's ZnodeStat
 
 
-def _stat(stat: Any) -> Any:
-    return None if stat is None else _znode(ZnodeStat, stat)
-
-
-def _data_stat(value: Any) -> Any:
-    return value[0], _znode(ZnodeStat, value[1])
-
-
 def _children(value: Any) -> Any:
     if type(value) is tuple:  # include_data
         return value[0], _znode(ZnodeStat, value[1])
@@ -132,15 +124,6 @@ def _path_stat(value: Any) -> Any:
     if type(value) is tuple:  # include_data
         return value[0], _znode(ZnodeStat, value[1])
     return value
-
-
-def _acls_stat(value: Any) -> Any:
-    acls, stat = value
-    return [ACL(a.perms, Id(a.id.scheme, a.id.id)) for a in acls], _znode(ZnodeStat, stat)
-
-
-def _true(_: Any) -> bool:
-    return True
 
 
 def _check_acl_list(acl: Any) -> None:
@@ -194,6 +177,7 @@ class KazooClient:
                  verify_certs: bool = True, check_hostname: bool = False, **kwargs: Any) -> None:
         self.logger = logger or log
         self.handler = self._check_handler(handler)
+        self._results = ResultKinds(self.handler)
         self.auth_data: Set[Tuple[str, str]] = set(auth_data) if auth_data else set()
         self.default_acl = default_acl
         self.randomize_hosts = randomize_hosts
@@ -705,7 +689,7 @@ class KazooClient:
         return None if stat is None else _znode(ZnodeStat, stat)
 
     def exists_async(self, path: str, watch: Optional[Callable[..., Any]] = None) -> Any:
-        return self._submit("exists_async", DATA, path, watch, _stat)
+        return self._submit("exists_async", DATA, path, watch, self._results.stat)
 
     def get(self, path: str, watch: Optional[Callable[..., Any]] = None) -> Tuple[Optional[bytes], Any]:
         """``(value, ZnodeStat)``; ``watch(event)`` once on its change or deletion."""
@@ -735,10 +719,12 @@ class KazooClient:
             except (KeyError, TypeError):
                 p = self._norm(path)
             try:
-                return RequestResult(self._native.get_async(p), _data_stat, self.handler)
+                fut = self._native.get_async(p)
             except ZooKeeperError as e:
                 return failed_result(self.handler, kazoo_error(e))
-        return self._submit("get_async", DATA, path, watch, _data_stat)
+            fut.__class__ = self._results.data  # adopt(), inlined on the hottest path
+            return fut
+        return self._submit("get_async", DATA, path, watch, self._results.data)
 
     def get_children(self, path: str, watch: Optional[Callable[..., Any]] = None,
                      include_data: bool = False) -> Any:
@@ -764,7 +750,8 @@ class KazooClient:
                            include_data: bool = False) -> Any:
         if not isinstance(include_data, bool):
             raise TypeError("Invalid type for 'include_data' (bool expected)")
-        return self._submit("get_children_async", CHILD, path, watch, _children, include_data)
+        return self._submit("get_children_async", CHILD, path, watch, self._results.children,
+                            include_data)
 
     def get_acls(self, path: str) -> Tuple[List[ACL], Any]:
         """``([ACL, ...], ZnodeStat)`` of the node."""
@@ -772,7 +759,7 @@ class KazooClient:
         return acls
 
     def get_acls_async(self, path: str) -> Any:
-        return self._submit("get_acls_async", None, path, None, _acls_stat)
+        return self._submit("get_acls_async", None, path, None, self._results.acls)
 
     def _watcher(self, kind: int, path: str, watch: Any) -> Any:
         if not callable(watch):
@@ -780,7 +767,7 @@ class KazooClient:
         return self._watches.watcher(kind, path, watch)
 
     def _submit(self, method: str, kind: Optional[int], path: Any, watch: Any,
-                conv: Optional[Callable[[Any], Any]], *args: Any) -> Any:
+                result: Type[RequestResult], *args: Any) -> Any:
         """A read's async form: the request sent, the watch tracked once it is set."""
         try:
             p = self._paths[path]
@@ -797,10 +784,11 @@ class KazooClient:
             watches = self._watches
 
             def set_once_done(f: Any) -> None:
-                if f.exception() is None:
+                # Future's own exception(): f may already be adopted as a result
+                if Future.exception(f) is None:
                     watches.registered(w, native)
             fut.add_done_callback(set_once_done)
-        return RequestResult(fut, conv, self.handler)
+        return adopt(fut, result)
 
     @staticmethod
     def _sync(result: Any) -> Any:
@@ -841,7 +829,7 @@ class KazooClient:
                                       include_data=include_data)
         except ZooKeeperError as e:
             return failed_result(self.handler, kazoo_error(e))
-        return RequestResult(fut, _path_stat, self.handler)
+        return adopt(fut, self._results.path)
 
     def _create_args(self, path: Any, value: Any, acl: Any, ephemeral: Any, sequence: Any,
                      makepath: Any, include_data: Any) -> str:
@@ -916,7 +904,7 @@ class KazooClient:
             fut = self._native.set_async(p, value, version)
         except ZooKeeperError as e:
             return failed_result(self.handler, kazoo_error(e))
-        return RequestResult(fut, _stat, self.handler)
+        return adopt(fut, self._results.stat)
 
     def _set_args(self, path: Any, value: Any, version: Any) -> str:
         if value is not None and not isinstance(value, bytes):
@@ -945,7 +933,7 @@ class KazooClient:
             fut = self._native.set_acls_async(p, list(acls), version)
         except ZooKeeperError as e:
             return failed_result(self.handler, kazoo_error(e))
-        return RequestResult(fut, _stat, self.handler)
+        return adopt(fut, self._results.stat)
 
     def delete(self, path: str, version: int = -1, recursive: bool = False) -> Any:
         """Delete the node (at ``version`` unless -1); with ``recursive`` its
@@ -974,7 +962,7 @@ class KazooClient:
             fut = self._native.delete_async(p, version)
         except ZooKeeperError as e:
             return failed_result(self.handler, kazoo_error(e))
-        return RequestResult(fut, _true, self.handler)
+        return adopt(fut, self._results.true)
 
     def sync(self, path: str) -> str:
         """Let the server catch up with the leader on ``path``; returns ``path``."""
@@ -986,7 +974,7 @@ class KazooClient:
             fut = self._native.sync_async(p)
         except ZooKeeperError as e:
             return failed_result(self.handler, kazoo_error(e))
-        return RequestResult(fut, None, self.handler)
+        return adopt(fut, self._results.plain)
 
     def add_auth(self, scheme: str, credential: str) -> bool:
         """Add an identity to the session (``"digest", "user:password"``);
@@ -1028,7 +1016,7 @@ class KazooClient:
                                                             from_config))
         except ZooKeeperError as e:
             return failed_result(self.handler, kazoo_error(e))
-        return RequestResult(fut, _data_stat, self.handler)
+        return adopt(fut, self._results.data)
 
     def transaction(self) -> TransactionRequest:
         """A builder of one atomic multi: ``create``, ``delete``, ``set_data``,
