@@ -388,14 +388,20 @@ class StaticHostProvider:
             raise ValueError("host provider needs at least one server")
         with self._lock:
             old = list(self._addresses)
+            old_groups = self._groups(old)
             new = self._mix(self._build(servers))
             self._servers = servers
             self._addresses = new
             self._round_start = -1
-            target = rebalance(old, new, current, self._rng)
+            target = _rebalance_groups(old_groups, self._groups(new), current, self._rng)
             here = target if target is not None else current
             self._current = new.index(here) if here in new else -1
             return target
+
+    def _groups(self, addresses: list[Address]) -> list[list[Address]]:
+        """``addresses`` split into groups, most wanted first, for rebalancing
+        (called under the lock): here one group, everything."""
+        return [list(addresses)]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.addresses!r})"
@@ -438,6 +444,30 @@ def rebalance(old: Iterable[Address], new: Iterable[Address], current: Address |
     if added and rng.random() < p_added:
         return rng.choice(added)
     return rng.choice(kept or new_list)
+
+
+def _rebalance_groups(old: list[list[Address]], new: list[list[Address]],
+                      current: Address | None, rng: random.Random) -> Address | None:
+    """:func:`rebalance` for servers in groups of preference (``old[i]`` and
+    ``new[i]``: group i before and after the change, the most wanted first).
+    The client rebalances within its own group; it leaves the group only for a
+    better one: for a server added to a better group, or when its own group
+    is gone. With one group this is :func:`rebalance` itself."""
+    if current is None:
+        return None
+    added = [[a for a in group if not any(a in g for g in old)] for group in new]
+    for i, group in enumerate(new):
+        if current in group:  # kept, in group i
+            better = next((g for g in added[:i] if g), None)
+            if better is not None:
+                return rng.choice(better)
+            return rebalance(old[i], group, current, rng)
+    # its server was removed: its own group's rule, unless a better group has servers
+    mine = next((i for i, group in enumerate(old) if current in group), len(new) - 1)
+    for i, group in enumerate(new):
+        if group:  # the first group with servers: its own, a better one, or the next
+            return rebalance(old[i], group, current, rng) if i == mine else rng.choice(group)
+    return None
 
 
 def _getaddrinfo_resolver(host: str, port: int) -> list[Address]:
@@ -523,6 +553,10 @@ class PreferredHostProvider(DNSHostProvider):
     """Tries the ``preferred`` servers first (the local zone, the observers)
     and falls back to the others only when a whole round of the preferred
     ones failed; after connecting elsewhere, a reconnect tries them first again.
+    When the server list changes (:meth:`update_server_list`), a client
+    rebalances among the servers of its own kind: one on a preferred server
+    never moves to another kind, and one on a fallback server moves to a
+    preferred server that was added.
 
     >>> p = PreferredHostProvider(["zk-local:2181"], resolver=lambda h, port: [(h, port)],
     ...                           shuffle=False)
@@ -557,4 +591,11 @@ class PreferredHostProvider(DNSHostProvider):
         mixed = super()._mix(addresses)
         preferred: set[Address] = getattr(self, "_preferred_addrs", set())
         return [a for a in mixed if a in preferred] + [a for a in mixed if a not in preferred]
+
+    def _groups(self, addresses: list[Address]) -> list[list[Address]]:
+        # Rebalancing keeps a client among the preferred servers: without this,
+        # an ensemble that grows by servers it does not prefer would move a
+        # share of the clients off their local zone.
+        preferred = self._preferred_addrs
+        return [[a for a in addresses if a in preferred], [a for a in addresses if a not in preferred]]
 
