@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 
+from zkfast import hosts
 from zkfast.hosts import (
     Address,
     DNSHostProvider,
@@ -264,3 +265,46 @@ def test_a_client_on_a_fallback_server_moves_to_an_added_preferred_one() -> None
     assert moved == Counter({None: 10})
     p.init(servers(1, 2, 3))
     assert p.update_server_list(servers(1, 2), ("zk3", 2181)) in servers(1, 2)
+
+
+def test_after_a_move_the_rotation_tries_the_targets_kind_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A just-added server may refuse for a moment: the client then tries the
+    other added servers, and for MOVE_RETRY_SECONDS those again after each
+    failed pass (backing off), before falling back to the old ones."""
+    now = [100.0]
+    monkeypatch.setattr(hosts, "_monotonic", lambda: now[0])
+    for seed in range(200):
+        p = StaticHostProvider(rng=random.Random(seed))
+        p.init(servers(1, 2, 3))
+        target = p.update_server_list(servers(1, 2, 3, 4, 5, 6), ("zk1", 2181))
+        if target is not None:
+            break
+    else:
+        raise AssertionError("no seed moved the client")
+    added = set(servers(4, 5, 6))
+    # the session connects to the target itself; then, if that failed:
+    first_pass = [p.next() for _ in range(2)]
+    assert {a for a, _ in first_pass} == added - {target} and not any(r for _, r in first_pass)
+    assert p.next() == (target, True)  # the kind failed: back off, then again
+    assert {p.next()[0] for _ in range(2)} == added - {target}
+    now[0] += hosts.MOVE_RETRY_SECONDS  # the move is not fresh any more
+    rest = [p.next() for _ in range(3)]
+    assert {a for a, _ in rest} == set(servers(1, 2, 3)) and not any(r for _, r in rest)
+    assert p.next() == (target, True)  # a whole round failed: back off
+    assert p.next()[0] in added
+    # connecting ends the focus: a later drop walks the whole rotation
+    p.update_server_list(servers(1, 2, 3, 4, 5, 6, 7), target)
+    p.connected()
+    assert len({p.next()[0] for _ in range(7)}) == 7
+
+    # a client of a removed server moving to a kept one tries the kept ones first
+    for seed in range(50):
+        p = StaticHostProvider(rng=random.Random(seed))
+        p.init(servers(1, 2, 3, 4))
+        target = p.update_server_list(servers(1, 2, 5), ("zk4", 2181))
+        if target in servers(1, 2):
+            assert p.next()[0] in set(servers(1, 2)) - {target}
+            assert p.next() == (target, True)
+            return
+    raise AssertionError("no seed moved the client to a kept server")
