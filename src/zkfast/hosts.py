@@ -69,9 +69,10 @@ DEFAULT_PORT = 2181
 
 MOVE_RETRY_SECONDS = 1.0
 """For how long after a rebalancing move the servers of the target's kind are
-retried before the others (see :meth:`StaticHostProvider.update_server_list`).
-Short, so that servers that cannot be reached (each attempt taking a whole
-connection timeout) cost one pass only."""
+retried before the others (see :meth:`StaticHostProvider.update_server_list`;
+a provider's ``move_retry=`` changes it). Short by default, so that servers
+that cannot be reached (each attempt taking a whole connection timeout) cost
+one pass only; the client is disconnected meanwhile."""
 
 Address = tuple[str, int]
 """``(host, port)``; ``host`` is a name or an IP literal without brackets."""
@@ -317,8 +318,10 @@ class StaticHostProvider:
     Thread safe: ``next``/``connected`` may be called from different threads.
     """
 
-    def __init__(self, *, shuffle: bool = True, rng: random.Random | None = None) -> None:
+    def __init__(self, *, shuffle: bool = True, rng: random.Random | None = None,
+                 move_retry: float = MOVE_RETRY_SECONDS) -> None:
         self._shuffle = shuffle
+        self._move_retry = move_retry
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._addresses: list[Address] = []
@@ -423,7 +426,8 @@ class StaticHostProvider:
         After a move the rotation goes on, should the target refuse the
         client, with the other servers of the target's kind (added or kept,
         as :func:`rebalance` chose) before the rest (the reference client's
-        reconfigMode), and for :data:`MOVE_RETRY_SECONDS` those are tried
+        reconfigMode), and for ``move_retry`` seconds (the constructor's;
+        default :data:`MOVE_RETRY_SECONDS`) those are tried
         again after each failed pass (the caller backs off between passes)
         before the others: a server that was just added may refuse clients
         for a moment (an observer restarts in its new role when the reconfig
@@ -448,7 +452,7 @@ class StaticHostProvider:
                 new = first + [a for a in new if a not in first]
                 self._round_start = 0  # the round began with the target
                 self._focus = first
-                self._focus_until = _monotonic() + MOVE_RETRY_SECONDS
+                self._focus_until = _monotonic() + self._move_retry
             self._addresses = new
             here = target if target is not None else current
             self._current = new.index(here) if here in new else -1
@@ -564,8 +568,9 @@ class DNSHostProvider(StaticHostProvider):
         shuffle: bool = True,
         rng: random.Random | None = None,
         resolver: Resolver | None = None,
+        move_retry: float = MOVE_RETRY_SECONDS,
     ) -> None:
-        super().__init__(shuffle=shuffle, rng=rng)
+        super().__init__(shuffle=shuffle, rng=rng, move_retry=move_retry)
         self._resolver: Resolver = resolver or _getaddrinfo_resolver
         self._origins: dict[Address, str] = {}
         self.resolve_errors: dict[Address, Exception] = {}

@@ -16,11 +16,15 @@ What is recorded (attributes in brackets):
 
 - ``zookeeper.client.operation.duration`` (histogram, seconds)
   [``zookeeper.operation``, ``error.type`` on failure, ``zookeeper.client.name``]:
-  the latency of each request that went out, from the observer.
-- ``zookeeper.client.operations`` (counter) [same]: every request, also those
-  that failed before going out (queued while disconnected, then failed with
+  the latency of each request that went out, from the observer; its count is
+  the number of such requests, by operation and outcome.
+- ``zookeeper.client.operations.unsent`` (counter) [same]: requests that failed
+  before going out (queued while disconnected, then failed with
   ``ConnectionLossError`` or ``ClosedError``). A call refused at once
   (``QueueFullError``, a bad argument) raises to its caller and is not a request.
+
+One measurement per request: the SDK's cost per measurement (it hashes the
+attributes each time) is of the order of a request's own client-side cost.
 - from ``client.stats()`` of each tracked client, when a reader collects:
   ``zookeeper.client.requests.in_flight`` and ``zookeeper.client.requests.queued``
   (up-down counters), ``zookeeper.client.connections`` and
@@ -85,9 +89,9 @@ class ClientTelemetry:
             "zookeeper.client.operation.duration", unit="s",
             description="Time from sending a ZooKeeper request to its reply",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS))
-        self._operations = meter.create_counter(
-            "zookeeper.client.operations", unit="{operation}",
-            description="ZooKeeper requests finished, by operation and error type")
+        self._unsent = meter.create_counter(
+            "zookeeper.client.operations.unsent", unit="{operation}",
+            description="ZooKeeper requests that failed before going out")
         self._clients: Dict[int, Any] = {}  # id -> weakref of a tracked client
         self._lock = threading.Lock()
         meter.create_observable_up_down_counter(
@@ -117,7 +121,7 @@ class ClientTelemetry:
         base = dict(self._attributes)
         if name is not None:
             base["zookeeper.client.name"] = name
-        duration, operations, tracer = self._duration, self._operations, self._tracer
+        duration, unsent, tracer = self._duration, self._unsent, self._tracer
         cache: Dict[Any, Dict[str, Any]] = {}  # (op, error) -> attributes, built once
 
         def observe(record: RequestRecord) -> None:
@@ -128,9 +132,10 @@ class ClientTelemetry:
                 if record.error is not None:
                     attrs["error.type"] = record.error
                 cache[key] = attrs
-            operations.add(1, attrs)
             if record.latency is not None:
                 duration.record(record.latency, attrs)
+            else:
+                unsent.add(1, attrs)
             if tracer is not None:
                 _span(tracer, record, attrs)
 

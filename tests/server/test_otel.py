@@ -80,13 +80,12 @@ def test_counts_and_latencies_equal_the_requests_issued(zk_server: ZooKeeperServ
         stats = zk.stats()
         pts = points(reader)
 
-    ops = by_attrs(pts["zookeeper.client.operations"], "zookeeper.operation", "error.type")
-    counts = {k: p.value for k, p in ops.items() if _user(k)}
+    hist = by_attrs(pts["zookeeper.client.operation.duration"], "zookeeper.operation", "error.type")
+    counts = {k: p.count for k, p in hist.items() if _user(k)}
     assert counts == {("create", None): 1, ("get_data", None): 2000, ("get_data", "NoNodeError"): 5,
                       ("set_data", None): 3, ("delete", "NoNodeError"): 1}
-    assert all(p.attributes["zookeeper.client.name"] == "orders" for p in ops.values())
-    hist = by_attrs(pts["zookeeper.client.operation.duration"], "zookeeper.operation", "error.type")
-    assert {k: p.count for k, p in hist.items() if _user(k)} == counts
+    assert all(p.attributes["zookeeper.client.name"] == "orders" for p in hist.values())
+    assert "zookeeper.client.operations.unsent" not in pts  # everything went out
     got = hist[("get_data", None)]
     assert 0 < got.min <= got.max and got.sum > 0
     assert list(got.explicit_bounds)[:2] == [0.0001, 0.00025]  # the advised buckets
@@ -125,9 +124,10 @@ def test_reconnects_and_refused_requests_are_counted(zk_proxy: TcpProxy, base: s
         zk_proxy.refuse(False)
         assert all(f.result(20)[0] == b"" for f in queued)
         pts = points(reader)
-    ops = by_attrs(pts["zookeeper.client.operations"], "zookeeper.operation", "error.type")
+    ops = by_attrs(pts["zookeeper.client.operation.duration"], "zookeeper.operation", "error.type")
     # the refused call raised to its caller and was never a request: not counted
-    assert ops[("get_data", None)].value == 2 and ("get_data", "QueueFullError") not in ops
+    assert ops[("get_data", None)].count == 2 and ("get_data", "QueueFullError") not in ops
+    assert "zookeeper.client.operations.unsent" not in pts
     assert [p.value for p in pts["zookeeper.client.connections"]] == [2]
 
 
@@ -144,7 +144,7 @@ def test_a_request_that_never_went_out_is_counted_without_a_latency(
     zk.close()  # fails what is queued with ClosedError
     assert isinstance(queued.exception(10), ClosedError)
     pts = points(reader)
-    ops = by_attrs(pts["zookeeper.client.operations"], "zookeeper.operation", "error.type")
+    ops = by_attrs(pts["zookeeper.client.operations.unsent"], "zookeeper.operation", "error.type")
     assert ops[("get_data", "ClosedError")].value == 1
     hist = by_attrs(pts.get("zookeeper.client.operation.duration", []), "zookeeper.operation", "error.type")
     assert ("get_data", "ClosedError") not in hist
@@ -184,8 +184,8 @@ def test_the_async_client_and_untracking(zk_server: ZooKeeperServer, base: str,
             await zk.create("/n", b"v")
             await asyncio.gather(*(zk.get("/n") for _ in range(1000)))
             pts = points(reader)
-            ops = by_attrs(pts["zookeeper.client.operations"], "zookeeper.operation")
-            assert ops[("get_data",)].value == 1000 and ops[("create",)].value == 1
+            ops = by_attrs(pts["zookeeper.client.operation.duration"], "zookeeper.operation")
+            assert ops[("get_data",)].count == 1000 and ops[("create",)].count == 1
             names = {p.attributes["zookeeper.client.name"] for p in pts["zookeeper.client.connections"]}
             assert names == {"a1"}
             telemetry.untrack(zk)

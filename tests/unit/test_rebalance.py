@@ -308,3 +308,16 @@ def test_after_a_move_the_rotation_tries_the_targets_kind_first(
             assert p.next() == (target, True)
             return
     raise AssertionError("no seed moved the client to a kept server")
+
+
+def test_move_retry_sets_how_long_a_move_insists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hosts, "_monotonic", lambda: 0.0)  # the clock stands still
+    for move_retry, insists in ((0.0, False), (5.0, True)):
+        p = StaticHostProvider(rng=random.Random(3), move_retry=move_retry)
+        p.init(servers(1, 2))
+        target = p.update_server_list(servers(2, 3, 4), ("zk1", 2181))  # zk1 removed: grows
+        assert target in servers(3, 4)
+        other = (set(servers(3, 4)) - {target}).pop()
+        assert p.next() == (other, False)
+        # the added ones failed: again after a backoff, or on to the kept one
+        assert p.next() == ((target, True) if insists else (("zk2", 2181), False))
