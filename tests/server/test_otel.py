@@ -210,3 +210,22 @@ def _tracked_names(reader: InMemoryMetricReader) -> set:
     """The clients the stats gauges report on, in one collection."""
     return {p.attributes["zookeeper.client.name"]
             for p in points(reader).get("zookeeper.client.requests.in_flight", [])}
+
+
+def test_request_stats_of_a_tracked_client_without_an_observer(zk_server: ZooKeeperServer, base: str,
+                                                               reader: InMemoryMetricReader,
+                                                               telemetry: ClientTelemetry) -> None:
+    """The cheap way: no observer, per-operation numbers from stats() at export."""
+    with Client(zk_server.hosts + base, name="cheap", request_stats=True) as zk:
+        telemetry.track(zk)
+        zk.create("/n", b"v")
+        for f in [zk.get_async("/n") for _ in range(500)] + [zk.get_async("/none") for _ in range(4)]:
+            f.exception(30)
+        pts = points(reader)
+    assert "zookeeper.client.operation.duration" not in pts  # nothing per request
+    ops = by_attrs(pts["zookeeper.client.operations"], "zookeeper.operation", "error.type")
+    assert {k: p.value for k, p in ops.items() if _user(k)} == {
+        ("create", None): 1, ("get_data", None): 500, ("get_data", "NoNodeError"): 4}
+    lat = by_attrs(pts["zookeeper.client.operation.latency"], "zookeeper.operation", "quantile")
+    p50, p99, top = (lat[("get_data", q)].value for q in (0.5, 0.99, 1.0))
+    assert 0 < p50 <= p99 <= top
