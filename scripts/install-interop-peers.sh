@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the interop tests (tests/server/test_interop_*.py) run next to zkfast:
-# a JDK to compile tests/peers/CuratorPeer.java against Debian's Curator 5.4 jars, and
+# a JDK to compile tests/peers/CuratorPeer.java against Debian's Curator 5.4 jars
+# (recipes, framework, client, x-discovery with its Jackson), and
 # Go with Debian's go-zookeeper to build tests/peers/gopeer. .ci/run calls this.
 # Idempotent: installs only what is missing (checked by the files the tests use).
 set -euo pipefail
@@ -11,7 +12,8 @@ if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; f
 need=()
 command -v javac >/dev/null 2>&1 || need+=(default-jdk-headless)
 for jar in curator-recipes:libcurator-recipes-java curator-framework:libcurator-framework-java \
-           curator-client:libcurator-client-java slf4j-simple:libslf4j-java; do
+           curator-client:libcurator-client-java curator-x-discovery:libcurator-discovery-java \
+           jackson-databind:libjackson2-databind-java slf4j-simple:libslf4j-java; do
     [ -f "/usr/share/java/${jar%%:*}.jar" ] || need+=("${jar#*:}")
 done
 command -v go >/dev/null 2>&1 || need+=(golang-go)

@@ -10,7 +10,8 @@ import pytest
 from zkfast import Client
 from zkfast.testing import ZooKeeperServer
 
-from helpers import EventLog
+from clients import KINDS, dispose, new_client, workers_alive
+from helpers import EventLog, wait_until
 
 pytest_plugins = ["zkfast.testing.pytest_plugin"]
 
@@ -30,32 +31,47 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError("ZKFAST_REQUIRE_CYTHON set but the Cython codec is not in use")
 
 
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which client a scenario runs on: "sync" (Client) or "async" (AsyncClient
+    behind tests/clients.py's blocking facade). A test that is about one of them
+    only overrides it: ``@pytest.mark.parametrize("kind", ["sync"])``."""
+    return str(request.param)
+
+
 @pytest.fixture
 def make_client(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[Callable[..., Client]]:
-    """Factory of started clients chrooted to this test's private base path."""
+    """Factory of started clients chrooted to this test's private base path
+    (``kind="async"``: an AsyncClient behind the blocking facade of tests/clients.py)."""
     admin = Client(zk_server.hosts)
     admin.start()
     admin.ensure_path(zk_chroot)
-    made: List[Client] = []
+    made: List[Any] = []
 
-    def make(hosts: str | None = None, chroot: bool = True, start: bool = True, **kw: Any) -> Client:
+    def make(hosts: str | None = None, chroot: bool = True, start: bool = True,
+             kind: str = "sync", **kw: Any) -> Any:
         h = hosts or zk_server.hosts
         if chroot:
             h = h + zk_chroot
         kw.setdefault("session_timeout", 10.0)
-        c = Client(h, **kw)
+        c = new_client(kind, h, **kw)
         made.append(c)
         if start:
             c.start()
         return c
 
     yield make
-    for c in made:
-        c.close()
     try:
-        admin.delete(zk_chroot, recursive=True)
+        for c in made:
+            c.close()
+        wait_until(lambda: not any(workers_alive(c) for c in made), timeout=10)
     finally:
-        admin.close()
+        for c in made:
+            dispose(c)
+        try:
+            admin.delete(zk_chroot, recursive=True)
+        finally:
+            admin.close()
 
 
 @pytest.fixture

@@ -46,7 +46,8 @@ INSTALL_HINT = "run `bash scripts/install-interop-peers.sh` (as root) to install
 # Curator 5.4 and what it needs at run time (Debian's jar names); slf4j-simple
 # sends the peers' warnings to their stderr, which a failing test shows.
 CURATOR_JARS = ("curator-recipes.jar", "curator-framework.jar", "curator-client.jar",
-                "zookeeper.jar", "zookeeper-jute.jar", "guava.jar",
+                "curator-x-discovery.jar", "jackson-databind.jar", "jackson-core.jar",
+                "jackson-annotations.jar", "zookeeper.jar", "zookeeper-jute.jar", "guava.jar",
                 "slf4j-api.jar", "slf4j-simple.jar")
 
 #: how long any single peer answer may take before the test gives up (a hang guard)
@@ -75,7 +76,8 @@ def _build_curator_peer() -> Tuple[Optional[str], str]:
     missing = [j for j in CURATOR_JARS if not (JAVA_DIR / j).is_file()]
     if missing:
         return None, (f"Curator jars missing in {JAVA_DIR}: {', '.join(missing)} (Debian: "
-                      f"libcurator-recipes-java, libslf4j-java); {INSTALL_HINT}")
+                      f"libcurator-recipes-java, libcurator-discovery-java, libslf4j-java); "
+                      f"{INSTALL_HINT}")
     classes = _scratch_dir("zkfast-curator-peer-")
     jars = os.pathsep.join(str(JAVA_DIR / j) for j in CURATOR_JARS)
     done = subprocess.run([javac, "-nowarn", "-cp", jars, "-d", str(classes),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import warnings
 from typing import Any, Callable, ClassVar, Dict, Optional, Sequence, Tuple, Type, Union
 
 from . import compound, tree
@@ -88,6 +89,26 @@ class ClientAPI:
         self._call: Callable[..., Any] = session.call
         self._submit: Callable[[PendingRequest], Any] = session.submit
         self._run: Callable[[StepGen], Any] = session.run_steps
+
+    _how_to_close = "close() it (or use a with block)"
+
+    def __del__(self) -> None:
+        # A client dropped unclosed: warn as an unclosed file does, and close it
+        # (the threads and tasks hold only the session, so this can happen).
+        session = self.__dict__.get("_session")
+        if session is None or not session.started or session._closed or session._forked \
+                or session._closing:
+            return
+        warnings.warn(f"unclosed {self!r}: {self._how_to_close}", ResourceWarning,
+                      stacklevel=2, source=self)
+        session.close_in_background()
+
+    def __repr__(self) -> str:
+        engine = self.__dict__.get("_engine")
+        if engine is None:
+            return f"<zkfast.{type(self).__name__} (not configured)>"
+        return (f"<zkfast.{type(self).__name__} hosts={self.config.hosts!r} "
+                f"state={engine.state.value} session=0x{engine.session_id:x}>")
 
     # ------------------------------------------------------------ the recipe interface
     # (zkfast.interface.SessionClient: what recipes and multi-step calls use)
@@ -452,6 +473,8 @@ def _recipe_factory(name: str) -> Callable[..., Any]:
 
 for _name in ("Lock", "ReadLock", "WriteLock", "MultiLock", "Semaphore", "Election",
               "LeaderLatch", "Counter", "Barrier", "DoubleBarrier", "Party", "ShallowParty",
-              "Queue", "LockingQueue", "DataWatch", "ChildrenWatch", "TreeCache"):
+              "Queue", "LockingQueue", "DataWatch", "ChildrenWatch", "TreeCache",
+              "PersistentNode", "PersistentTtlNode", "PersistentWatcher", "GroupMember",
+              "SharedValue", "SharedCount", "LeaderSelector", "ServiceDiscovery"):
     setattr(ClientAPI, _name, _recipe_factory(_name))
 del _name

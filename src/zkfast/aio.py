@@ -27,10 +27,9 @@ import asyncio
 import contextlib
 import inspect
 import time
-import warnings
 from asyncio import events as _asyncio_events
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, cast
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple, Type, cast
 
 from ._api import ClientAPI
 from .errors import (
@@ -125,7 +124,7 @@ class _Connection(asyncio.BufferedProtocol):
             self._arrived = self.session._loop.create_future()
             try:
                 await asyncio.wait_for(asyncio.shield(self._arrived), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         data = bytes(self._pending)
         self._pending.clear()
@@ -178,6 +177,8 @@ class AsyncioSession(Session):
         self._max_in_flight = config.max_in_flight
         self._request_timeout = config.request_timeout
         self._waiting: Deque[PendingRequest] = deque()  # calls waiting for room (max_in_flight)
+        self._close_task: Optional[asyncio.Task[None]] = None
+        self._closing_from_dispatcher = False
 
     # ------------------------------------------------------------ hooks for Session
 
@@ -285,7 +286,7 @@ class AsyncioSession(Session):
             changed.clear()
             try:
                 await asyncio.wait_for(changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
         return True
 
@@ -304,22 +305,29 @@ class AsyncioSession(Session):
         if running is not loop:
             if not loop.is_closed() and loop.is_running():
                 # the client's loop runs in another thread: close there
-                fut = asyncio.run_coroutine_threadsafe(self._close(timeout), loop)
+                fut = asyncio.run_coroutine_threadsafe(self.close(timeout), loop)
                 await asyncio.wrap_future(fut)
             else:
                 self._close_without_loop()
             return
-        await self._close(timeout)
+        if asyncio.current_task() is self._dispatch_task:
+            # a callback closing: the close must not wait for the callback to end
+            self._closing_from_dispatcher = True
+        task = self._close_task
+        if task is None:
+            # One close, whoever asks and however often; a caller cancelled while
+            # it waits stops waiting, and the close goes on.
+            task = self._close_task = loop.create_task(self._close(timeout),
+                                                       name=f"zkfast-close[{self.config.name}]")
+        await asyncio.shield(task)
 
     async def _close(self, timeout: float) -> None:
-        if self._closed or self._closing:
-            return
         conn = self._conn
         if conn is not None and self.engine.state.is_connected:
             self._session_closing = True
             try:
                 await asyncio.wait_for(self.call(self.engine.op_close()), timeout)
-            except (ZooKeeperError, asyncio.TimeoutError):
+            except (TimeoutError, ZooKeeperError):
                 pass
         self._closing = True
         if self._wake is not None:
@@ -328,20 +336,16 @@ class AsyncioSession(Session):
         if conn is not None:
             conn.abort()
         main = self._main_task
-        if main is not None and main is not asyncio.current_task():
+        if main is not None:
             main.cancel()
-            try:
-                await main
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+            await asyncio.wait({main})  # its end, whatever it ended with
         self.finish_close()
         dt = self._dispatch_task
         if dt is not None and self._dispatch_q is not None:
             self._dispatch_q.put_nowait(None)
-            if dt is not asyncio.current_task():  # closed from a callback: it ends after it
-                try:
-                    await asyncio.wait_for(asyncio.shield(dt), timeout + 5)
-                except (asyncio.TimeoutError, asyncio.CancelledError):
+            if not self._closing_from_dispatcher:  # else it ends after the callback
+                done, _ = await asyncio.wait({dt}, timeout=timeout + 5)
+                if not done:
                     dt.cancel()
 
     def _close_without_loop(self) -> None:
@@ -435,7 +439,7 @@ class AsyncioSession(Session):
     async def _with_deadline(self, fut: asyncio.Future[Any], req: PendingRequest, timeout: float) -> Any:
         try:
             return await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise RequestTimeoutError(f"no reply within {timeout:g}s; the request may still be "
                                       "applied by the server", path=req.path) from None
 
@@ -496,8 +500,10 @@ class AsyncioSession(Session):
             if self._state_changed is not None:
                 self._state_changed.set()
 
-    async def _drive_io(self, gen: Any) -> Any:
-        """Perform the I/O steps of a session generator, awaiting."""
+    async def _drive(self, gen: Any, perform: Callable[[Any], Awaitable[Any]],
+                     errors: Tuple[Type[BaseException], ...]) -> Any:
+        """Run a generator to its end, awaiting: each step it yields is done by
+        ``perform``, its result sent back or its error (of ``errors``) thrown in."""
         value: Any = None
         error: Optional[BaseException] = None
         while True:
@@ -506,9 +512,13 @@ class AsyncioSession(Session):
                 return result
             value = error = None
             try:
-                value = await self._perform(step)
-            except (OSError, ValueError, ZooKeeperError) as e:
+                value = await perform(step)
+            except errors as e:
                 error = e
+
+    async def _drive_io(self, gen: Any) -> Any:
+        """Perform the I/O steps of a session generator (see zkfast.session)."""
+        return await self._drive(gen, self._perform, (OSError, ValueError, ZooKeeperError))
 
     async def _perform(self, step: Any) -> Any:
         t = type(step)
@@ -524,7 +534,7 @@ class AsyncioSession(Session):
             if isinstance(link, _ProbeLink):
                 try:
                     data = await asyncio.wait_for(link.reader.read(16), step.timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise ConnectionLossError(f"no answer within {step.timeout:.1f}s") from None
                 if not data:
                     raise ConnectionLossError("connection closed")
@@ -541,7 +551,7 @@ class AsyncioSession(Session):
             assert wake is not None
             try:
                 await asyncio.wait_for(wake.wait(), step.delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             wake.clear()
             return self.stopping
@@ -577,6 +587,8 @@ class AsyncioSession(Session):
         frames = self.ready_frames(frames)
         if frames:
             conn.write(b"".join(frames))
+        # the read timeout counts from now, not from when the handshake began
+        conn.last_recv = self.last_heard = _monotonic()
         self._conn = conn
         self.engine.connection_ready()
         self._last_send = _monotonic()
@@ -636,43 +648,34 @@ class AsyncioSession(Session):
     # ------------------------------------------------------------ steps (see zkfast.steps)
 
     async def run_steps(self, gen: StepGen) -> Any:
-        """Drive a step generator to its end, awaiting; its result."""
-        value: Any = None
-        error: Optional[BaseException] = None
-        while True:
-            step, result = advance(gen, value, error)
-            if step is DONE:
-                return result
-            value = error = None
-            t = type(step)
-            if t is PendingRequest:
+        """Drive a step generator (zkfast.steps) to its end, awaiting; its result."""
+        return await self._drive(gen, self._perform_step, (ZooKeeperError,))
+
+    async def _perform_step(self, step: Any) -> Any:
+        t = type(step)
+        if t is PendingRequest:
+            return await self.call(step)
+        if t is Batch:
+            futs: List[Any] = []
+            for req in step:
                 try:
-                    value = await self.call(step)
+                    futs.append(self.submit(req))
                 except ZooKeeperError as e:
-                    error = e
-            elif t is Batch:
-                futs: List[Any] = []
-                for req in step:
-                    try:
-                        futs.append(self.submit(req))
-                    except ZooKeeperError as e:
-                        failed = self._loop.create_future()
-                        failed.set_exception(e)
-                        futs.append(failed)
-                value = await asyncio.gather(*futs, return_exceptions=True)
-            elif t is Wait:
-                if step.event.is_set():
-                    value = True
-                else:
-                    try:
-                        await asyncio.wait_for(step.event.wait(), step.timeout)
-                        value = True
-                    except asyncio.TimeoutError:
-                        value = False
-            elif t is WaitConnected:
-                value = await self.wait_connected(step.timeout)
-            else:
-                error = TypeError(f"not a step: {step!r}")
+                    failed = self._loop.create_future()
+                    failed.set_exception(e)
+                    futs.append(failed)
+            return await asyncio.gather(*futs, return_exceptions=True)
+        if t is Wait:
+            if step.event.is_set():
+                return True
+            try:
+                await asyncio.wait_for(step.event.wait(), step.timeout)
+                return True
+            except TimeoutError:
+                return False
+        if t is WaitConnected:
+            return await self.wait_connected(step.timeout)
+        raise TypeError(f"not a step: {step!r}")
 
     def run_in_background(self, gen: StepGen, done: Optional[Done] = None) -> None:
         task = self._check_loop().create_task(self.run_steps(gen))
@@ -720,6 +723,7 @@ class AsyncClient(ClientAPI):
     is_async = True
     _session: AsyncioSession
     _session_class = AsyncioSession
+    _how_to_close = "await close() (or use async with)"
 
     async def start(self, timeout: float = 15.0) -> AsyncClient:
         """Connect (on the running loop, which the client then belongs to)."""
@@ -745,19 +749,6 @@ class AsyncClient(ClientAPI):
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
-    def __del__(self) -> None:
-        session = self.__dict__.get("_session")
-        if session is None or not session.started or session._closed or session._forked \
-                or session._closing:
-            return
-        warnings.warn(f"unclosed {self!r}: await close() (or use async with)", ResourceWarning,
-                      stacklevel=2, source=self)
-        session.close_in_background()
-
-    def __repr__(self) -> str:
-        engine = self._engine
-        return (f"<zkfast.AsyncClient hosts={self.hosts!r} state={engine.state.value} "
-                f"session=0x{engine.session_id:x}>")
 
     async def server_version(self, timeout: float = 5.0) -> str:
         """The version string of the server this client is connected to

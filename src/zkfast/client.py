@@ -24,8 +24,7 @@ import socket
 import ssl as _ssl
 import threading
 import time
-import warnings
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Type
 
 from ._api import ClientAPI
 from .errors import (
@@ -62,6 +61,8 @@ _monotonic = time.monotonic
 _RECV_SIZE = 256 * 1024
 _COALESCE_BYTES = 64 * 1024  # held-back frames are sent at the latest at this size
 _MAIN_THREAD = threading.main_thread().ident
+_IO_ERRORS = (OSError, ValueError, ZooKeeperError)  # thrown into the connection logic
+_CALL_ERRORS = (ZooKeeperError,)                   # thrown into a step generator
 
 # epoll where it exists (a leading caller mutes the socket in it cheaply);
 # the standard selectors elsewhere (Windows has neither epoll nor poll). The
@@ -292,6 +293,7 @@ class ThreadSession(Session):
         self._close_lock = threading.Lock()
         self._closed_event = threading.Event()
         self._closer: Optional[threading.Thread] = None
+        self._connecting: Optional[socket.socket] = None  # the socket of a handshake in progress
         # max_in_flight: callers wait on _room for replies to make room
         self._max_in_flight = config.max_in_flight
         self._request_timeout = config.request_timeout
@@ -445,9 +447,9 @@ class ThreadSession(Session):
                 pass
         self._closing = True
         self._wake.set()
-        sock = self._sock
-        if sock is not None:
-            _shutdown(sock)
+        for sock in (self._sock, self._connecting):
+            if sock is not None:
+                _shutdown(sock)
         io = self._io_thread
         if io is not None and io is not threading.current_thread():
             io.join(timeout + 5)
@@ -486,8 +488,8 @@ class ThreadSession(Session):
     def call(self, req: PendingRequest, timeout: Optional[float] = None) -> Any:
         """Send ``req`` and block for its result (raising its error); at most
         ``timeout`` seconds (default: the client's ``request_timeout``)."""
-        if self._forked:
-            raise ClientForkedError()
+        if self._forked or self._io_thread is None:
+            self._not_usable()
         limit = self._max_in_flight
         if limit is not None and self.engine.framed_count - self.engine.answered_count >= limit:
             self._wait_for_room(limit)
@@ -511,6 +513,11 @@ class ThreadSession(Session):
             raise req.exception_value
         return req.result_value
 
+    def _not_usable(self) -> None:
+        if self._forked:
+            raise ClientForkedError()
+        raise ClosedError("the Client is not started: start() it (or use a with block)")
+
     def _wait_for_room(self, limit: int) -> None:
         """Block until fewer than ``limit`` requests await a reply."""
         self._flush_out()  # held-back frames must go out, or no reply would make room
@@ -526,8 +533,8 @@ class ThreadSession(Session):
 
     def submit(self, req: PendingRequest) -> Future:
         """Send ``req`` (pipelined); its :class:`Future`."""
-        if self._forked:
-            raise ClientForkedError()
+        if self._forked or self._io_thread is None:
+            self._not_usable()
         limit = self._max_in_flight
         if limit is not None and self.engine.framed_count - self.engine.answered_count >= limit:
             self._wait_for_room(limit)
@@ -540,8 +547,8 @@ class ThreadSession(Session):
     def submit_many(self, reqs: Sequence[PendingRequest]) -> List[Future]:
         """Send several requests with one send-lock hold and one ``sendall``;
         a request that cannot be sent fails in its future."""
-        if self._forked:
-            raise ClientForkedError()
+        if self._forked or self._io_thread is None:
+            self._not_usable()
         limit = self._max_in_flight
         if limit is not None and self.engine.framed_count - self.engine.answered_count >= limit:
             self._wait_for_room(limit)
@@ -789,8 +796,10 @@ class ThreadSession(Session):
             with self._state_cond:
                 self._state_cond.notify_all()
 
-    def _drive_io(self, gen: Any) -> Any:
-        """Perform the I/O steps of a session generator, blocking."""
+    def _drive(self, gen: Any, perform: Callable[[Any], Any],
+               errors: Tuple[Type[BaseException], ...]) -> Any:
+        """Run a generator to its end, blocking: each step it yields is done by
+        ``perform``, its result sent back or its error (of ``errors``) thrown in."""
         value: Any = None
         error: Optional[BaseException] = None
         while True:
@@ -799,9 +808,13 @@ class ThreadSession(Session):
                 return result
             value = error = None
             try:
-                value = self._perform(step)
-            except (OSError, ValueError, ZooKeeperError) as e:
+                value = perform(step)
+            except errors as e:
                 error = e
+
+    def _drive_io(self, gen: Any) -> Any:
+        """Perform the I/O steps of a session generator (see zkfast.session)."""
+        return self._drive(gen, self._perform, _IO_ERRORS)
 
     def _perform(self, step: Any) -> Any:
         t = type(step)
@@ -813,7 +826,7 @@ class ThreadSession(Session):
             link.settimeout(step.timeout)
             try:
                 data = link.recv(_RECV_SIZE)
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 raise ConnectionLossError(f"no answer within {step.timeout:.1f}s") from None
             if not data:
                 raise ConnectionLossError("server closed the connection during the handshake")
@@ -856,6 +869,8 @@ class ThreadSession(Session):
                 _close(sock)
                 raise
         sock.settimeout(timeout)
+        if not raw:
+            self._connecting = sock  # close() ends a handshake in progress through it
         return sock
 
     def _ready(self, sock: socket.socket, frames: List[bytes]) -> None:
@@ -868,6 +883,7 @@ class ThreadSession(Session):
             if frames:
                 sock.sendall(b"".join(frames))
             self._readable = _ReadableCheck(sock)
+            self._connecting = None
             self._sock = sock
             self.engine.connection_ready()
             self._last_send = _monotonic()
@@ -953,29 +969,21 @@ class ThreadSession(Session):
     # ------------------------------------------------------------ steps (see zkfast.steps)
 
     def run_steps(self, gen: StepGen) -> Any:
-        """Drive a step generator to its end, blocking; its result."""
-        value: Any = None
-        error: Optional[BaseException] = None
-        while True:
-            step, result = advance(gen, value, error)
-            if step is DONE:
-                return result
-            value = error = None
-            t = type(step)
-            if t is PendingRequest:
-                try:
-                    value = self.call(step)
-                except ZooKeeperError as e:
-                    error = e
-            elif t is Batch:
-                futures = self.submit_many(step)
-                value = [f.exception() or f._req.result_value for f in futures]
-            elif t is Wait:
-                value = step.event.wait(step.timeout)
-            elif t is WaitConnected:
-                value = self.wait_connected(step.timeout)
-            else:
-                error = TypeError(f"not a step: {step!r}")
+        """Drive a step generator (zkfast.steps) to its end, blocking; its result."""
+        return self._drive(gen, self._perform_step, _CALL_ERRORS)
+
+    def _perform_step(self, step: Any) -> Any:
+        t = type(step)
+        if t is PendingRequest:
+            return self.call(step)
+        if t is Batch:
+            futures = self.submit_many(step)
+            return [f.exception() or f._req.result_value for f in futures]
+        if t is Wait:
+            return step.event.wait(step.timeout)
+        if t is WaitConnected:
+            return self.wait_connected(step.timeout)
+        raise TypeError(f"not a step: {step!r}")
 
     def run_in_background(self, gen: StepGen, done: Optional[Done] = None) -> None:
         CallbackDriver(self.submit, gen, done).start()
@@ -1050,19 +1058,6 @@ class Client(ClientAPI):
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        session = self.__dict__.get("_session")
-        if session is None or not session.started or session._closed or session._forked \
-                or session._closing:
-            return
-        warnings.warn(f"unclosed {self!r}: close() it (or use a with block)", ResourceWarning,
-                      stacklevel=2, source=self)
-        session.close_in_background()
-
-    def __repr__(self) -> str:
-        engine = self._engine
-        return (f"<zkfast.Client hosts={self.hosts!r} state={engine.state.value} "
-                f"session=0x{engine.session_id:x}>")
 
     # ------------------------------------------------------------ non-blocking forms
 

@@ -63,6 +63,7 @@ __all__ = [
     "TransactionFailedError",
     "LockDeadlockError",
     "NotLockedError",
+    "HoldLostError",
     "CancelledError",
     "error_for_code",
     "CODE_RESPONSE_TOO_LARGE",
@@ -227,6 +228,14 @@ class NotLockedError(ZooKeeperError):
     """A lock was released that this instance does not hold."""
 
     default_message = "lock is not held"
+
+
+class HoldLostError(ZooKeeperError):
+    """A fenced write was refused because the lock, lease or leadership it was
+    fenced on is no longer held (its node is gone); ``path`` is that node.
+    Nothing of the write was applied."""
+
+    default_message = "the hold this write was fenced on is lost"
 
 
 # ---------------------------------------------------------------- server codes

@@ -564,6 +564,8 @@ class Session:
         self.server = addr
         self._disconnected_at = None
         self._next_rw_probe = _monotonic() + RW_PROBE_INTERVAL / 4
+        if self.stopping:  # closed meanwhile: never announce a connection nobody will use
+            return False
         if self._failed_rounds:
             self.log.info("connected again after %d failed round(s) of connects", self._failed_rounds)
             self._failed_rounds = 0

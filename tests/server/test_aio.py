@@ -1,8 +1,14 @@
-"""AsyncClient against a real server: the same API, awaited."""
+"""AsyncClient against a real server: the same API, awaited, and what only
+asyncio has (gather pipelining, coroutine callbacks, cancellation).
+
+The session scenarios (drops, reconnects, expiry, closing, start timeouts...)
+run on both clients in test_session.py, test_reliability.py and test_client.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, Awaitable, Callable, List
 
 import pytest
@@ -25,7 +31,7 @@ from zkfast import (
     TransactionFailedError,
     WatcherType,
 )
-from zkfast.testing import TcpProxy, ZooKeeperServer
+from zkfast.testing import ZooKeeperServer
 
 
 def run(coro_fn: Callable[[], Awaitable[Any]], timeout: float = 60) -> Any:
@@ -119,78 +125,6 @@ def test_watches_sync_and_coroutine_callbacks(hosts: str) -> None:
     run(main)
 
 
-def test_reconnect_keeps_session_and_watches(zk_server: ZooKeeperServer, hosts: str) -> None:
-    chroot = hosts[len(zk_server.hosts):]
-
-    async def main() -> None:
-        with TcpProxy(zk_server.host, zk_server.port) as proxy:
-            async with AsyncClient(proxy.hosts + chroot, session_timeout=6) as zk, \
-                    AsyncClient(hosts) as other:
-                states: List[State] = []
-                zk.add_listener(states.append)
-                await zk.create("/r", b"0")
-                fired = asyncio.Event()
-                await zk.get("/r", watch=lambda e: fired.set())
-                sid = zk.session_id
-                proxy.refuse(True)
-                proxy.drop_all()
-                while zk.state != State.SUSPENDED:
-                    await asyncio.sleep(0.01)
-                await other.set("/r", b"changed while disconnected")
-                pending = zk.get("/r")  # queued until the reconnect
-                proxy.refuse(False)
-                value, _ = await asyncio.wait_for(pending, 15)
-                assert value == b"changed while disconnected"
-                await asyncio.wait_for(fired.wait(), 10)
-                assert zk.session_id == sid and zk.state == State.CONNECTED
-                assert State.SUSPENDED in states
-    run(main)
-
-
-def test_in_flight_requests_fail_on_connection_loss(zk_server: ZooKeeperServer, hosts: str) -> None:
-    chroot = hosts[len(zk_server.hosts):]
-
-    async def main() -> None:
-        with TcpProxy(zk_server.host, zk_server.port) as proxy:
-            async with AsyncClient(proxy.hosts + chroot, session_timeout=6) as zk:
-                await zk.create("/f")
-                proxy.blackhole(True)
-                futs = [zk.get("/f") for _ in range(50)]
-                await asyncio.sleep(0.1)
-                proxy.drop_all()
-                proxy.blackhole(False)
-                results = await asyncio.gather(*futs, return_exceptions=True)
-                assert all(isinstance(r, zkfast.ConnectionLossError) or isinstance(r, tuple)
-                           for r in results)
-                assert any(isinstance(r, zkfast.ConnectionLossError) for r in results)
-                assert (await zk.get("/f"))[0] == b""
-    run(main)
-
-
-def test_close_fails_queued_and_is_idempotent(hosts: str) -> None:
-    async def main() -> None:
-        zk = AsyncClient(hosts)
-        await zk.start()
-        await zk.create("/e", ephemeral=True)
-        await zk.close()
-        assert zk.state == State.CLOSED
-        with pytest.raises(zkfast.ClosedError):
-            zk.get("/e")
-        await zk.close()
-        async with AsyncClient(hosts) as other:
-            assert await other.exists("/e") is None
-    run(main)
-
-
-def test_start_timeout() -> None:
-    async def main() -> None:
-        zk = AsyncClient("127.0.0.1:1", connection_timeout=0.2)
-        with pytest.raises(zkfast.WaitTimeoutError):
-            await zk.start(timeout=1.0)
-        assert zk.state == State.CLOSED
-    run(main)
-
-
 def test_go_style_watch_futures(hosts: str) -> None:
     async def main() -> None:
         async with AsyncClient(hosts) as zk:
@@ -202,4 +136,107 @@ def test_go_style_watch_futures(hosts: str) -> None:
             await zk.create("/gw/x")
             assert (await asyncio.wait_for(w, 10)).type == EventType.NODE_DATA_CHANGED
             assert (await asyncio.wait_for(ew, 10)).type == EventType.NODE_CREATED
+    run(main)
+
+
+def test_coroutine_callbacks_run_in_order_while_replies_flow(hosts: str) -> None:
+    # A callback that waits does not hold up replies, nor the callbacks queued behind it.
+    async def main() -> None:
+        async with AsyncClient(hosts) as zk:
+            await zk.create("/order")
+            seen: List[str] = []
+            release = asyncio.Event()
+
+            async def slow(event: zkfast.WatchedEvent) -> None:
+                seen.append(event.path)
+                await release.wait()
+
+            await zk.add_watch("/order", slow, recursive=True)
+            for i in range(10):
+                await zk.create(f"/order/n{i}")
+            # the first callback is stuck; replies still come
+            got = await asyncio.gather(*(zk.get("/order") for _ in range(20)))
+            assert len(got) == 20
+            while not seen:
+                await asyncio.sleep(0.01)
+            assert seen == ["/order/n0"]  # one at a time: the rest wait their turn
+            release.set()
+            while len(seen) < 10:
+                await asyncio.sleep(0.01)
+            assert seen == [f"/order/n{i}" for i in range(10)]
+    run(main)
+
+
+def test_cancelled_calls_leave_the_session_usable(hosts: str) -> None:
+    async def main() -> None:
+        async with AsyncClient(hosts) as zk:
+            await zk.create("/c", b"v")
+            waiting = [asyncio.ensure_future(zk.get("/c")) for _ in range(100)]
+            for w in waiting[::2]:
+                w.cancel()  # their replies still arrive, and are dropped
+            done = await asyncio.gather(*waiting, return_exceptions=True)
+            assert all(isinstance(d, asyncio.CancelledError) for d in done[::2])
+            assert all(d[0] == b"v" for d in done[1::2])
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(zk.get_w("/c"), 0)  # a multi-step call cancelled at once
+            assert (await zk.get("/c"))[0] == b"v" and zk.state == State.CONNECTED
+    run(main)
+
+
+def test_a_close_during_a_close_returns_once_closed(hosts: str) -> None:
+    async def main() -> None:
+        zk = AsyncClient(hosts)
+        await zk.start()
+        first = asyncio.ensure_future(zk.close())
+        # until the first close is past closeSession and stopping the client's tasks
+        while not zk._session._closing:
+            await asyncio.sleep(0)
+        await zk.close()
+        state = zk.state
+        await first
+        assert state == State.CLOSED
+    run(main)
+
+
+def test_cancelling_a_close_cancels_the_caller_not_the_close(hosts: str) -> None:
+    async def main() -> None:
+        zk = AsyncClient(hosts)
+        await zk.start()
+        closing = asyncio.ensure_future(zk.close())
+        while not zk._session._closing:  # past closeSession, stopping the client's tasks
+            await asyncio.sleep(0)
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        while zk.state != State.CLOSED:
+            await asyncio.sleep(0.01)
+    run(main)
+
+
+def test_a_cancelled_close_leaves_no_half_closed_client(hosts: str) -> None:
+    async def main() -> None:
+        zk = AsyncClient(hosts)
+        await zk.start()
+        states: List[State] = []
+        zk.add_listener(states.append)
+        closing = asyncio.ensure_future(zk.close())
+        while not zk._session._session_closing:  # closeSession sent, its reply not read yet
+            await asyncio.sleep(0)
+        closing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await closing
+        with pytest.raises(zkfast.ClosedError):  # close() was called: no new calls
+            zk.exists("/")
+        # ... so the close goes on to its end: the state and the listeners say so. (Its
+        # connection task ends once the server answers closeSession and hangs up; what
+        # is left then takes no round trip.)
+        main = zk._session._main_task
+        assert main is not None
+        await asyncio.wait([main], timeout=10)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 3
+        while not (zk.state == State.CLOSED and states[-1:] == [State.CLOSED]) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        assert zk.state == State.CLOSED and states[-1:] == [State.CLOSED], (zk.state, states)
+        await zk.close()
     run(main)

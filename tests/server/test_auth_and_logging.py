@@ -31,15 +31,28 @@ def test_an_unknown_auth_scheme_fails_the_first_call(zk_server: ZooKeeperServer)
     assert zk.state in (State.AUTH_FAILED, State.CLOSED)
 
 
-def test_calls_queued_before_a_refused_auth_fail_with_auth_failed(zk_server: ZooKeeperServer) -> None:
-    zk = Client(zk_server.hosts, auth_data=[("nosuchscheme", "bar")])
-    fut = zk.get_async("/")  # queued: not connected yet
+def test_calls_queued_before_a_refused_auth_fail_with_auth_failed(zk_proxy: Any) -> None:
+    zk = Client(zk_proxy.hosts, auth_data=[("nosuchscheme", "bar")])
+    zk_proxy.refuse(True)  # connecting, not connected: calls are queued
+    errors: List[BaseException] = []
+    starter = threading.Thread(target=lambda: _start(zk, errors))
+    starter.start()
     try:
-        with pytest.raises(AuthFailedError):
-            zk.start(10)
-        assert isinstance(fut.exception(10), AuthFailedError)
+        wait_until(lambda: zk._session.started)
+        fut = zk.get_async("/")
+        zk_proxy.refuse(False)
+        assert isinstance(fut.exception(15), AuthFailedError)
+        starter.join(20)
+        assert len(errors) == 1 and isinstance(errors[0], AuthFailedError)
     finally:
         zk.close()
+
+
+def _start(zk: Client, errors: List[BaseException]) -> None:
+    try:
+        zk.start(15)
+    except BaseException as e:  # noqa: BLE001 - checked by the test
+        errors.append(e)
 
 
 def test_an_unknown_auth_scheme_on_the_async_client(zk_server: ZooKeeperServer) -> None:

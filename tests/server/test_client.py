@@ -1,4 +1,9 @@
-"""The sync Client against a real server: every call and its error paths."""
+"""The sync Client against a real server: every call and its error paths.
+
+The tests about the client's life cycle (start, close, resuming a session) run on
+both clients (the ``kind`` fixture; AsyncClient through tests/clients.py's blocking
+facade); the rest are about the sync API itself.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ from zkfast import (
 )
 from zkfast.testing import ZooKeeperServer
 
+from clients import dispose, new_client, workers_alive
 from helpers import EventLog, wait_until
 
 
@@ -351,6 +357,8 @@ def test_chroot_is_stripped_everywhere(zk: zkfast.Client, zk_server: ZooKeeperSe
         raw.close()
 
 
+# sync-only: a sleeping plain callback would stall AsyncClient's loop by design
+# (its twin with coroutine callbacks is in test_aio.py)
 def test_watch_callbacks_run_in_order_off_the_io_thread(zk: zkfast.Client) -> None:
     zk.create("/order")
     seen = []
@@ -374,6 +382,7 @@ def test_watch_callbacks_run_in_order_off_the_io_thread(zk: zkfast.Client) -> No
     assert {n.split("[")[0] for n in io_threads} == {"zkfast-dispatch"}
 
 
+# sync-only: threads sharing one Client (AsyncClient's pipelining: test_aio.py's gather test)
 def test_pipelined_async_from_many_threads(zk: zkfast.Client) -> None:
     zk.create("/pipe", b"v")
     errors = []
@@ -415,9 +424,9 @@ def test_future_callbacks_and_exceptions(zk: zkfast.Client) -> None:
     wait_until(lambda: late)
 
 
-def test_state_listener_and_close(zk_server: ZooKeeperServer, make_client) -> None:
+def test_state_listener_and_close(kind: str, make_client) -> None:
     states = []
-    c = make_client(start=False)
+    c = make_client(start=False, kind=kind)
     c.add_listener(states.append)
     c.start()
     assert c.state == State.CONNECTED and c.connected
@@ -432,6 +441,7 @@ def test_state_listener_and_close(zk_server: ZooKeeperServer, make_client) -> No
     assert other.exists("/eph") is None  # closing ended the session
     assert other.session_id != sid
     c.close()  # twice is fine
+    assert c.state == State.CLOSED and not workers_alive(c)
 
 
 def test_close_leaves_no_threads(make_client) -> None:
@@ -443,11 +453,22 @@ def test_close_leaves_no_threads(make_client) -> None:
     wait_until(lambda: set(threading.enumerate()) <= before, timeout=10)
 
 
-def test_resume_session_with_client_id(make_client) -> None:
-    a = make_client()
+@pytest.mark.parametrize("kind", ["async"])  # the twin of the test above: tasks, not threads
+def test_close_leaves_no_tasks(kind: str, make_client) -> None:
+    made = []
+    for _ in range(5):
+        c = make_client(kind=kind)
+        c.get("/")
+        c.close()
+        made.append(c)
+    wait_until(lambda: not any(workers_alive(c) for c in made), timeout=10)
+
+
+def test_resume_session_with_client_id(kind: str, make_client) -> None:
+    a = make_client(kind=kind)
     a.create("/keep", ephemeral=True)
     sid, pw = a.client_id
-    b = make_client(client_id=(sid, pw))
+    b = make_client(client_id=(sid, pw), kind=kind)
     assert b.session_id == sid
     assert b.exists("/keep").ephemeral_owner == sid
 
@@ -456,11 +477,15 @@ def test_server_version(zk: zkfast.Client) -> None:
     assert zk.server_version().startswith("3.")
 
 
-def test_start_timeout_on_dead_server() -> None:
-    c = zkfast.Client("127.0.0.1:1", connection_timeout=0.2)
-    with pytest.raises(zkfast.WaitTimeoutError):
-        c.start(timeout=1.0)
-    assert c.state == State.CLOSED
+def test_start_timeout_on_dead_server(kind: str) -> None:
+    c = new_client(kind, "127.0.0.1:1", connection_timeout=0.2)
+    try:
+        with pytest.raises(zkfast.WaitTimeoutError):
+            c.start(timeout=1.0)
+        assert c.state == State.CLOSED
+        assert not workers_alive(c)
+    finally:
+        dispose(c)
 
 
 def test_go_style_watch_objects(zk: zkfast.Client) -> None:
@@ -479,12 +504,12 @@ def test_go_style_watch_objects(zk: zkfast.Client) -> None:
     assert ew.wait(10).type == EventType.NODE_CREATED
 
 
-def test_close_ends_the_session_every_time(make_client) -> None:
+def test_close_ends_the_session_every_time(kind: str, make_client) -> None:
     # closeSession must reach the server on every close: the ephemeral node is gone
     # at once, not at session expiry
     watcher = make_client()
     for i in range(15):
-        c = make_client(session_timeout=30)
+        c = make_client(session_timeout=30, kind=kind)
         c.create(f"/eph{i}", ephemeral=True)
         c.close()
         assert watcher.exists(f"/eph{i}") is None
@@ -514,6 +539,7 @@ def test_recipe_factories_and_big_recursive_delete(zk: zkfast.Client) -> None:
     assert zk.exists("/big") is None
 
 
+# sync-only: about Client's leader/follower reads (a caller reading its own reply mutes the I/O thread)
 @pytest.mark.parametrize("calls", [1, 3000], ids=["one-call", "burst"])
 def test_what_arrives_after_sync_calls_is_read_at_once(make_client, calls: int) -> None:
     # A caller waiting for its reply reads the socket itself and mutes it in the I/O

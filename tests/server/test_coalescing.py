@@ -295,8 +295,14 @@ def test_a_server_without_multiread_gets_single_reads(zk_server: ZooKeeperServer
     monkeypatch.setattr(SessionEngine, "probe_frames", probe_frames)
     zk = Client(zk_server.hosts + base)
     states = States(zk)
-    queued = [zk.get_async("/") for _ in range(50)]  # made before the first connect
-    zk.start(15)
+    queued: List[Any] = []
+    # calls made while the first connection is being made: they wait for it
+    zk.add_listener(lambda s: None)
+    starter = threading.Thread(target=zk.start, args=(15,))
+    starter.start()
+    wait_until(lambda: zk._session.started)
+    queued = [zk.get_async("/") for _ in range(50)]
+    starter.join(20)
     try:
         assert all(isinstance(f.result(15), tuple) for f in queued)
         zk.create("/n", b"v")

@@ -108,3 +108,34 @@ def test_lock_with_curator_and_go_on_one_lock(zk_server: ZooKeeperServer, zk_chr
     turns = handoffs(holds)
     assert all(sum(n for (a, _), n in turns.items() if a == side) > 0
                for side in ("zkfast", "curator", "go")), turns
+
+
+def test_lock_vs_go_lock_with_connection_loss(zk_server: ZooKeeperServer, zk_proxy: Any,
+                                              zk_chroot: str, make_client: Any, peers: Peers) -> None:
+    """The zkfast contenders talk through a proxy that resets their connections four
+    times while one of them holds; go-zookeeper is connected directly."""
+    from zkfast import State
+    go = peers.go(zk_server.hosts, zk_chroot + "/m", instances=2)
+    check_clock(go)
+    suspensions: List[State] = []
+    locks = []
+    for i in range(2):
+        client = make_client(hosts=zk_proxy.hosts)
+        client.add_listener(lambda s: s == State.SUSPENDED and suspensions.append(s))
+        locks.append((f"zkfast-{i}", Lock(client, "/m", f"zkfast-{i}")))
+    resets: List[int] = []
+
+    def reset_while_holding(worker: int, r: int) -> None:
+        if worker == 0 and r % 5 == 2:
+            resets.append(zk_proxy.drop_all())
+
+    go.start_loop(ROUNDS, HOLD_MS, PAUSE_MS)
+    holds = run_zkfast(locks, ROUNDS, HOLD_MS / 1000, PAUSE_MS / 1000,
+                       lambda lk: lk.acquire(timeout=90), lambda lk: lk.release(), _held,
+                       during_hold=reset_while_holding)
+    holds += go.wait_loop()
+    assert len(resets) == 4 and len(suspensions) >= 4
+    assert_exclusive(holds)
+    assert sum(h.side == "zkfast" for h in holds) == sum(h.side == "go" for h in holds) == 2 * ROUNDS
+    turns = handoffs(holds)
+    assert turns[("zkfast", "go")] > 0 and turns[("go", "zkfast")] > 0, turns

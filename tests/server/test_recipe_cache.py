@@ -218,3 +218,44 @@ def _build_wide(zk: zkfast.Client, root: str, parents: int, per_parent: int) -> 
     for i in range(0, len(ops), 1000):
         zk.multi(*ops[i:i + 1000])
     return 1 + len(ops)
+
+
+def test_filters_choose_what_is_cached(zk: zkfast.Client) -> None:
+    """max_depth, accept_child and traverse_children (Curator's TreeCacheSelector):
+    what they leave out is neither read nor cached, at load time or from events."""
+    _build(zk, "/app", 3, 2)  # /app/n{0,1,2}/n{0,1,2}
+    skipped = "/app/n1"        # not accepted: it and its subtree stay out
+    shallow = "/app/n2"        # accepted, but its children are not traversed
+    events: List[TreeEvent] = []
+    cache = TreeCache(zk, "/app", accept_child=lambda p: p != skipped,
+                      traverse_children=lambda p: p != shallow)
+    cache.add_listener(events.append)
+    cache.start()
+    assert cache.wait_initialized(20)
+    expected = {"/app", "/app/n0", "/app/n2"} | {f"/app/n0/n{i}" for i in range(3)}
+    assert set(cache.snapshot()) == expected
+    assert cache.get_children("/app") == frozenset({"n0", "n2"})
+    assert cache.get_children(shallow) == frozenset()
+    assert cache.last_sync_reads < len(expected) + 6  # the rest was not even read
+
+    depth1 = TreeCache(zk, "/app", max_depth=1).start()
+    assert depth1.wait_initialized(20)
+    assert set(depth1.snapshot()) == {"/app"} | {f"/app/n{i}" for i in range(3)}
+
+    events.clear()
+    zk.create("/app/n1/new", b"x")        # below a node not accepted
+    zk.create("/app/n2/new", b"x")        # below a node not traversed
+    zk.create("/app/n0/n0/deep", b"x")    # accepted everywhere (no depth limit here)
+    zk.create("/app/n3", b"x")            # a new accepted child of the root
+    zk.set("/app/n1", b"changed")
+    wait_until(lambda: "/app/n3" in cache and "/app/n0/n0/deep" in cache
+               and "/app/n3" in depth1)
+    assert [e.path for e in events] == ["/app/n0/n0/deep", "/app/n3"]
+    assert "/app/n1/new" not in cache and "/app/n2/new" not in cache and "/app/n1" not in cache
+    assert "/app/n0/n0/deep" not in depth1 and "/app/n1/new" not in depth1
+    cache.close()
+    depth1.close()
+    with pytest.raises(ValueError):
+        TreeCache(zk, "/app", max_depth=-1)
+    with pytest.raises(TypeError):
+        TreeCache(zk, "/app", accept_child="/app/n1")  # type: ignore[arg-type]

@@ -10,6 +10,10 @@ c. A create whose reply is lost (proxy): the protected create and the Lock recov
    the server applied it (why protected creates exist).
 d. Bad input from callers: a typed error before a single frame is sent.
 
+Each scenario runs on both clients (Client, and AsyncClient through the blocking
+facade of tests/clients.py): (a) with writers of both kinds side by side, the
+others parametrised over ``kind``.
+
 Every scenario is bounded; the figures of scenario (a) are printed (run with ``-s``)
 and recorded in docs/reliability.md.
 """
@@ -39,9 +43,9 @@ from zkfast import (
     WaitTimeoutError,
     ZooKeeperError,
 )
-from zkfast.recipe import Counter, Lock
 from zkfast.testing import Ensemble, TcpProxy, ZooKeeperServer, reply_header
 
+from clients import KINDS, dispose, new_client, tls_peer_cert
 from helpers import States, wait_until
 
 # ---------------------------------------------------------------------------- helpers
@@ -76,6 +80,9 @@ def _wait_same_zxid(ensemble: Ensemble, timeout: float = 15.0) -> str:
 # ---------------------------------------------------------------------------- a. leader kill
 
 WRITERS = 4
+# Writers alternate between the clients: both kinds in one run, as one run of this
+# scenario takes ~40 s and a run per kind would double that.
+WRITER_KINDS = [KINDS[i % len(KINDS)] for i in range(WRITERS)]
 WINDOW = 8  # creates pipelined per round
 KILLS = 2  # leader kills, one after the other
 
@@ -88,7 +95,7 @@ def test_leader_killed_under_writers_loses_nothing_acknowledged(zk_ensemble: Ens
     with Client(ensemble.hosts) as admin:
         admin.ensure_path(counter_path)
 
-    clients = [Client(ensemble.hosts, session_timeout=6.0) for _ in range(WRITERS)]
+    clients = [new_client(kind, ensemble.hosts, session_timeout=6.0) for kind in WRITER_KINDS]
     acked: List[List[str]] = [[] for _ in range(WRITERS)]
     amb_creates = [0] * WRITERS
     acked_incs = [0] * WRITERS
@@ -104,7 +111,7 @@ def test_leader_killed_under_writers_loses_nothing_acknowledged(zk_ensemble: Ens
 
     def writer(i: int) -> None:
         zk = clients[i]
-        counter = Counter(zk, counter_path)
+        counter = zk.Counter(counter_path)
         try:
             while not stop.is_set():
                 if not gate.is_set():
@@ -189,9 +196,10 @@ def test_leader_killed_under_writers_loses_nothing_acknowledged(zk_ensemble: Ens
             for i in range(WRITERS):
                 mine = {f"{base}/{c}" for c in children if c.startswith(f"w{i}-")}
                 lost = set(acked[i]) - mine
-                assert not lost, f"writer {i}: acknowledged creates missing: {sorted(lost)[:5]}"
+                who = f"writer {i} ({WRITER_KINDS[i]})"
+                assert not lost, f"{who}: acknowledged creates missing: {sorted(lost)[:5]}"
                 extra = mine - set(acked[i])
-                assert len(extra) <= amb_creates[i], (i, len(extra), amb_creates[i])
+                assert len(extra) <= amb_creates[i], (who, len(extra), amb_creates[i])
                 assert len(acked[i]) == len(set(acked[i]))  # no path acknowledged twice
             extra_total = len(children - {"counter"}) - sum(map(len, acked))
         total_acked_incs, total_amb_incs = sum(acked_incs), sum(amb_incs)
@@ -213,7 +221,7 @@ def test_leader_killed_under_writers_loses_nothing_acknowledged(zk_ensemble: Ens
         )
     finally:
         for c in clients:
-            c.close()
+            dispose(c)
         with Client(ensemble.hosts) as admin:
             admin.delete(base, recursive=True)
 
@@ -229,12 +237,12 @@ def mtls_server() -> Iterator[ZooKeeperServer]:
 
 
 @pytest.fixture
-def tls_clients() -> Iterator[Callable[..., Client]]:
-    made: List[Client] = []
+def tls_clients(kind: str) -> Iterator[Callable[..., Any]]:
+    made: List[Any] = []
 
-    def make(hosts: str, *, start: bool = True, **kw: Any) -> Client:
+    def make(hosts: str, *, start: bool = True, **kw: Any) -> Any:
         kw.setdefault("connection_timeout", 1.0)
-        c = Client(hosts, **kw)
+        c = new_client(kind, hosts, **kw)
         made.append(c)
         if start:
             c.start(10)
@@ -242,7 +250,7 @@ def tls_clients() -> Iterator[Callable[..., Client]]:
 
     yield make
     for c in made:
-        c.close()
+        dispose(c)
 
 
 def _client_ctx(server: ZooKeeperServer, cert: bool = True,
@@ -259,18 +267,17 @@ def _client_ctx(server: ZooKeeperServer, cert: bool = True,
 
 
 def test_mutual_tls_with_a_client_certificate(mtls_server: ZooKeeperServer,
-                                              tls_clients: Callable[..., Client]) -> None:
+                                              tls_clients: Callable[..., Any]) -> None:
     assert mtls_server.secure_hosts.startswith("127.0.0.1:")  # the cert has SAN ip:127.0.0.1
     zk = tls_clients(mtls_server.secure_hosts, ssl_context=_client_ctx(mtls_server))
-    assert isinstance(zk._session._sock, ssl.SSLSocket)
-    assert zk._session._sock.getpeercert()["subjectAltName"]  # the server's cert was checked
+    assert tls_peer_cert(zk)["subjectAltName"]  # the server's cert was checked
     path = zk.create("/mtls-", b"secret", sequence=True, ephemeral=True)
     assert zk.get(path)[0] == b"secret"
     assert zkfast.ClientInfo("x509", "CN=zkfast-test-client") in zk.whoami()
 
 
 def test_mutual_tls_without_a_client_certificate_is_refused(
-        mtls_server: ZooKeeperServer, tls_clients: Callable[..., Client]) -> None:
+        mtls_server: ZooKeeperServer, tls_clients: Callable[..., Any]) -> None:
     zk = tls_clients(mtls_server.secure_hosts, ssl_context=_client_ctx(mtls_server, cert=False),
                      start=False)
     with pytest.raises(WaitTimeoutError):
@@ -281,14 +288,21 @@ def test_mutual_tls_without_a_client_certificate_is_refused(
 
 class _WrongNameContext(ssl.SSLContext):
     """Checks the server's certificate against a name the certificate does not carry,
-    as if the client had reached the server through such a name."""
+    as if the client had reached the server through such a name. (Client wraps
+    its socket; asyncio's TLS transport, under AsyncClient, wraps memory BIOs.)"""
+
+    wrong_name = "not-in-the-cert.example"
 
     def wrap_socket(self, sock: Any, *args: Any, server_hostname: Any = None, **kw: Any) -> Any:
-        return super().wrap_socket(sock, *args, server_hostname="not-in-the-cert.example", **kw)
+        return super().wrap_socket(sock, *args, server_hostname=self.wrong_name, **kw)
+
+    def wrap_bio(self, incoming: Any, outgoing: Any, server_side: bool = False,
+                 server_hostname: Any = None, session: Any = None) -> Any:
+        return super().wrap_bio(incoming, outgoing, server_side, self.wrong_name, session)
 
 
 def test_tls_host_name_mismatch_is_refused(mtls_server: ZooKeeperServer,
-                                           tls_clients: Callable[..., Client]) -> None:
+                                           tls_clients: Callable[..., Any]) -> None:
     ctx = _client_ctx(mtls_server, cls=_WrongNameContext)
     zk = tls_clients(mtls_server.secure_hosts, ssl_context=ctx, start=False)
     with pytest.raises(WaitTimeoutError, match="CERTIFICATE_VERIFY_FAILED"):
@@ -298,7 +312,7 @@ def test_tls_host_name_mismatch_is_refused(mtls_server: ZooKeeperServer,
 
 
 def test_tls_host_name_is_checked_against_the_connect_string_name(
-        mtls_server: ZooKeeperServer, tls_clients: Callable[..., Client]) -> None:
+        mtls_server: ZooKeeperServer, tls_clients: Callable[..., Any]) -> None:
     port = mtls_server.secure_port
     # A name that is not in the certificate (SAN: DNS:localhost, IP:127.0.0.1) but leads
     # to the server: the resolver stands in for DNS.
@@ -330,8 +344,8 @@ def _create_reply_for(marker: bytes) -> Callable[[bytes], bool]:
 
 
 def test_protected_create_recovers_its_node_after_a_lost_reply(
-        zk_proxy: TcpProxy, zk_server: ZooKeeperServer, base: str) -> None:
-    with Client(zk_proxy.hosts + base, session_timeout=10.0) as zk:
+        kind: str, zk_proxy: TcpProxy, zk_server: ZooKeeperServer, base: str) -> None:
+    with new_client(kind, zk_proxy.hosts + base, session_timeout=10.0) as zk:
         states = States(zk)
         sid = zk.session_id
         fired = zk_proxy.drop_reply(_create_reply_for(b"/_c_"))
@@ -348,10 +362,10 @@ def test_protected_create_recovers_its_node_after_a_lost_reply(
         assert value == b"mine" and stat.ephemeral_owner == sid
 
 
-def test_lock_recovers_its_node_after_a_lost_reply(zk_proxy: TcpProxy, base: str) -> None:
-    with Client(zk_proxy.hosts + base, session_timeout=10.0) as zk:
+def test_lock_recovers_its_node_after_a_lost_reply(kind: str, zk_proxy: TcpProxy, base: str) -> None:
+    with new_client(kind, zk_proxy.hosts + base, session_timeout=10.0) as zk:
         fired = zk_proxy.drop_reply(_create_reply_for(b"/_c_"))
-        lock = Lock(zk, "/lock", "me")
+        lock = zk.Lock("/lock", "me")  # a Lock, or an AsyncLock behind the facade
         assert lock.acquire(timeout=10)
         assert fired.is_set(), "the lock node's create reply was not dropped"
         assert len(zk.get_children("/lock")) == 1
@@ -361,8 +375,8 @@ def test_lock_recovers_its_node_after_a_lost_reply(zk_proxy: TcpProxy, base: str
 
 
 def test_plain_sequential_create_with_a_lost_reply_is_ambiguous(
-        zk_proxy: TcpProxy, zk_server: ZooKeeperServer, base: str) -> None:
-    with Client(zk_proxy.hosts + base, session_timeout=10.0) as zk:
+        kind: str, zk_proxy: TcpProxy, zk_server: ZooKeeperServer, base: str) -> None:
+    with new_client(kind, zk_proxy.hosts + base, session_timeout=10.0) as zk:
         fired = zk_proxy.drop_reply(_create_reply_for(b"/plain-"))
         with pytest.raises(ConnectionLossError):
             zk.create("/plain-", b"v", sequence=True)
@@ -433,11 +447,18 @@ BAD_INPUT = [
 
 
 @pytest.fixture(scope="module")
-def probe() -> Iterator[tuple]:
-    """One client behind a proxy for the whole table (counting frames to the server)."""
-    server = ZooKeeperServer(max_session_timeout=40000)
-    with server, TcpProxy(server.host, server.port) as proxy:
-        with Client(proxy.hosts, session_timeout=30.0) as zk:  # a ping only every ~10 s
+def probe_server() -> Iterator[ZooKeeperServer]:
+    with ZooKeeperServer(max_session_timeout=40000) as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def probe(request: pytest.FixtureRequest, probe_server: ZooKeeperServer) -> Iterator[tuple]:
+    """One client of each kind behind a proxy for the whole table (counting frames
+    to the server)."""
+    with TcpProxy(probe_server.host, probe_server.port) as proxy:
+        # a ping only every ~10 s
+        with new_client(request.param, proxy.hosts, session_timeout=30.0) as zk:
             yield zk, proxy
 
 

@@ -22,6 +22,12 @@ How it stays right:
   differences. Nothing is thrown away and rebuilt.
 * **Session expiry.** The watch ends (NOT_WATCHING); in the new session the
   cache adds it again and resyncs the same way.
+* **Filters** (Curator's TreeCacheSelector and maxDepth): ``max_depth``
+  (the root is depth 0), ``traverse_children(path)`` (False: that node's
+  children are neither listed nor cached) and ``accept_child(path)`` (False:
+  that node, and so its subtree, is not cached). They decide what is read and
+  kept; the server still sends the recursive watch's events for the whole
+  subtree, and the cache drops those outside the filters without a read.
 
 Listeners get :class:`TreeEvent` records: NODE_ADDED / NODE_UPDATED /
 NODE_REMOVED (with the node's data and Stat), INITIALIZED after the first
@@ -107,15 +113,30 @@ class _TreeCacheCore:
     _flavor: Flavor = SYNC
 
     def __init__(self, client: Any, path: str, *, ops_per_request: int = 256,
-                 max_requests: int = 16, large_node: int = 4096) -> None:
+                 max_requests: int = 16, large_node: int = 4096,
+                 max_depth: Optional[int] = None,
+                 accept_child: Optional[Callable[[str], bool]] = None,
+                 traverse_children: Optional[Callable[[str], bool]] = None) -> None:
         """``ops_per_request`` reads go in one ``multi_read``, at most
         ``max_requests`` requests are in flight (memory and load stay
         bounded); nodes larger than ``large_node`` bytes are resynced with a
-        bare ``exists`` first."""
+        bare ``exists`` first. ``max_depth``, ``accept_child`` and
+        ``traverse_children`` choose which nodes are cached (module docs)."""
         self._flavor.check(client, type(self).__name__)
         validate_path(path)
+        if max_depth is not None and (isinstance(max_depth, bool) or not isinstance(max_depth, int)
+                                      or max_depth < 0):
+            raise ValueError(f"max_depth must be an int >= 0 or None, not {max_depth!r}")
+        for name, fn in (("accept_child", accept_child), ("traverse_children", traverse_children)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"{name} must be a callable taking a path")
         self.client = client
         self.path = path
+        self.max_depth = max_depth
+        self.accept_child = accept_child
+        self.traverse_children = traverse_children
+        self._filtered = (max_depth is not None or accept_child is not None
+                          or traverse_children is not None)
         self.ops_per_request = max(1, ops_per_request)
         self.max_requests = max(1, max_requests)
         self.large_node = large_node
@@ -205,6 +226,52 @@ class _TreeCacheCore:
         except (NoWatcherError, ConnectionLossError, SessionExpiredError, ClosedError):
             pass
 
+    # ------------------------------------------------------------ filters
+
+    def _depth(self, p: str) -> int:
+        """Depth below the root (the root is 0); -1 if ``p`` is not in the tree."""
+        root = self.path
+        if p == root:
+            return 0
+        if root == "/":
+            return p.count("/")
+        if not p.startswith(root + "/"):
+            return -1
+        return p.count("/") - root.count("/")
+
+    def _lists(self, p: str) -> bool:
+        """Whether ``p``'s children are listed (and so cached)."""
+        if not self._filtered:
+            return True
+        if self.max_depth is not None and self._depth(p) >= self.max_depth:
+            return False
+        return self.traverse_children is None or bool(self.traverse_children(p))
+
+    def _accepts(self, p: str) -> bool:
+        """Whether a child ``p`` of a listed node is cached."""
+        return self.accept_child is None or p == self.path or bool(self.accept_child(p))
+
+    def _wanted(self, p: str) -> bool:
+        """Whether an event's ``p`` is inside the filters: every ancestor
+        accepted and listed, ``p`` accepted."""
+        if not self._filtered or p == self.path:
+            return True
+        depth = self._depth(p)
+        if depth < 0 or (self.max_depth is not None and depth > self.max_depth):
+            return False
+        i = p.rfind("/")
+        par = p[:i] or "/"
+        while True:
+            if not self._lists(par):
+                return False
+            if par == self.path:
+                break
+            if not self._accepts(par):
+                return False
+            i = par.rfind("/")
+            par = par[:i] or "/"
+        return self._accepts(p)
+
     # ------------------------------------------------------------ events in
 
     def _emit(self, etype: TreeEventType, path: Optional[str] = None,
@@ -232,6 +299,8 @@ class _TreeCacheCore:
                 self._kick()
             return
         if etype in _IGNORED or event.path is None:
+            return
+        if self._filtered and not self._wanted(event.path):
             return
         if self._syncing:
             self._held.append(event.path)
@@ -324,6 +393,8 @@ class _TreeCacheCore:
                 to_get.append(p)
 
         def children_of(p: str, stat: Stat, old: Optional[NodeData]) -> None:
+            if self._filtered and not self._lists(p):
+                return
             if old is None or old.stat.czxid != stat.czxid or old.stat.pzxid != stat.pzxid:
                 if stat.num_children or self._children.get(p):
                     to_list.append(p)
@@ -422,7 +493,10 @@ class _TreeCacheCore:
                         for gone in [n for n in have if n not in names]:
                             self._remove(_join(p, gone))
                         for name in r:
-                            route(_join(p, name))
+                            c = _join(p, name)
+                            if self._filtered and not self._accepts(c):
+                                continue
+                            route(c)
         self.last_sync_reads = reads
 
     # ------------------------------------------------------------ cache updates
@@ -598,7 +672,7 @@ class AsyncTreeCache(_TreeCacheCore):
     async def wait_initialized(self, timeout: Optional[float] = None) -> bool:
         try:
             await asyncio.wait_for(self._initialized_event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

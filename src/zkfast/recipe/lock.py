@@ -24,6 +24,7 @@ connection stayed down for a whole session timeout); then ``lost`` is set,
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any, Callable, Generator, List, Optional, Sequence
 
@@ -39,7 +40,7 @@ from ..errors import (
 from ..events import EventType, State, WatchedEvent
 from ..paths import basename, validate_path
 from ..steps import PROTECTED_PREFIX, Batch
-from ._drivers import ASYNC, SYNC, Flavor, Wait, drive, run_async, run_sync
+from ._drivers import ASYNC, SYNC, Flavor, Wait, drive, run_async, run_sync, spawn
 from ._holder import Holder
 from ._names import join, new_guid, queue_order, strip_protected, to_bytes
 from ._nodes import (
@@ -52,7 +53,8 @@ from ._nodes import (
 )
 
 __all__ = ["Lock", "ReadLock", "WriteLock", "MultiLock",
-           "AsyncLock", "AsyncReadLock", "AsyncWriteLock", "AsyncMultiLock"]
+           "AsyncLock", "AsyncReadLock", "AsyncWriteLock", "AsyncMultiLock",
+           "attempt_revoke", "REVOKE_MESSAGE"]
 
 log = logging.getLogger("zkfast.recipe.lock")
 
@@ -78,9 +80,15 @@ class _LockCore(Holder):
     def __init__(self, client: Any, path: str, identifier: Any = None, *,
                  acl: Optional[Sequence[Any]] = None,
                  listener: Optional[Callable[[State], Any]] = None,
-                 on_lost: Optional[Callable[[], Any]] = None) -> None:
+                 on_lost: Optional[Callable[[], Any]] = None,
+                 on_revoke: Optional[Callable[[Any], Any]] = None) -> None:
         self._flavor.check(client, type(self).__name__)
         validate_path(path)
+        if on_revoke is not None and not callable(on_revoke):
+            raise TypeError("on_revoke must be callable")
+        #: ``on_revoke(lock)``: someone asked this contender to let go (see :func:`attempt_revoke`)
+        self.on_revoke = on_revoke
+        self._revoked_node: Optional[str] = None
         self.path = path
         self.identifier = identifier
         self.data = to_bytes(identifier)
@@ -124,7 +132,7 @@ class _LockCore(Holder):
         node: Optional[str] = None
         sid = 0
         while True:
-            if self.cancelled:
+            if self.cancelled or self._should_abort():
                 raise CancelledError(path=self.path)
             if not (yield from ensure_connected(client, deadline)):
                 return False
@@ -141,6 +149,8 @@ class _LockCore(Holder):
                 self.node = node
             self._wake.clear()
             try:
+                if self.on_revoke is not None:
+                    yield from self._revocation_gen(node)
                 verdict = yield from self._check(node)
             except ConnectionLossError:
                 if remaining(deadline) == 0:
@@ -163,7 +173,7 @@ class _LockCore(Holder):
             left = remaining(deadline)
             if left == 0:
                 return False
-            if self.cancelled:  # cancel() may have set _wake before the clear() above
+            if self.cancelled or self._should_abort():  # woken before the clear() above
                 raise CancelledError(path=self.path)
             self.waiting = True
             try:
@@ -190,6 +200,52 @@ class _LockCore(Holder):
                 return False
             except NoNodeError:
                 continue
+
+    # ------------------------------------------------------------ revocation
+
+    def _revocation_gen(self, node: str) -> Generator[Any, Any, None]:
+        """Read our node with a data watch: a revoker writes ``__REVOKE__`` into
+        it (Curator's ``Revoker.attemptRevoke``); the watch re-arms itself."""
+        try:
+            data, _ = yield self.client.requests.op_get(node, self._on_revoke_watch)
+        except NoNodeError:
+            return  # gone: the caller finds out
+        if data == REVOKE_MESSAGE and node == self.node:
+            self._revoke_requested(node)
+
+    def _on_revoke_watch(self, event: WatchedEvent) -> None:
+        node = self.node
+        if event.type != EventType.NODE_DATA_CHANGED or node is None or event.path != node:
+            return
+        drive(self.client, self._revocation_gen(node))
+
+    def _revoke_requested(self, node: str) -> None:
+        with self._mutex:
+            if self._revoked_node == node:
+                return  # once per node
+            self._revoked_node = node
+        fn = self.on_revoke
+        if fn is None:
+            return
+        try:
+            r = fn(self)
+            if inspect.isawaitable(r):
+                spawn(r)
+        except Exception:  # noqa: BLE001
+            log.exception("on_revoke callback failed")
+
+    def _participant_nodes_gen(self) -> Generator[Any, Any, List[str]]:
+        try:
+            children = yield self.client.requests.op_get_children(self.path)
+        except NoNodeError:
+            return []
+        return [join(self.path, c) for c in sorted_contenders(children)]
+
+    def _should_abort(self) -> bool:
+        """An owner's standing request to give up (a recipe built on the lock,
+        e.g. a closed LeaderSelector): unlike ``cancelled`` it is not reset
+        by a new ``acquire``, so it cannot be lost in a race with one."""
+        return False
 
     def _blocker(self, contenders: List[str], idx: int) -> Optional[str]:
         if not self.shared:
@@ -279,6 +335,10 @@ class Lock(_LockCore):
         """Identifiers of everyone holding or waiting, in queue order."""
         return run_sync(self.client, self._contenders_gen())
 
+    def participant_nodes(self) -> List[str]:
+        """Paths of everyone's nodes (holder first): what :func:`attempt_revoke` takes."""
+        return run_sync(self.client, self._participant_nodes_gen())
+
     def cancel(self) -> None:
         """Make a pending ``acquire`` (in another thread) give up."""
         self.cancelled = True
@@ -342,6 +402,9 @@ class AsyncLock(_LockCore):
     async def contenders(self) -> List[str]:
         return await run_async(self.client, self._contenders_gen())
 
+    async def participant_nodes(self) -> List[str]:
+        return await run_async(self.client, self._participant_nodes_gen())
+
     def cancel(self) -> None:
         """Make a pending ``acquire`` give up (call it on the event loop)."""
         self.cancelled = True
@@ -370,6 +433,34 @@ class AsyncReadLock(AsyncLock):
 
     node_name = "__READ__"
     shared = True
+
+
+# ---------------------------------------------------------------- revocation
+
+#: What a revoker writes into a contender's node (Curator's LockInternals.REVOKE_MESSAGE).
+REVOKE_MESSAGE = b"__REVOKE__"
+
+
+def attempt_revoke(client: Any, node: str) -> Any:
+    """Ask the holder (or waiter) of the lock node ``node`` to let go, the way
+    Curator's ``Revoker.attemptRevoke`` does: write ``__REVOKE__`` into it.
+    A contender made with ``on_revoke`` (zkfast) or ``makeRevocable``
+    (Curator) is told; it decides what to do (usually: release). Returns
+    whether the node existed (awaitable on an AsyncClient). Revocation is a
+    request, not a takeover: exclusion still rests on the node alone.
+
+    >>> attempt_revoke(zk, lock.participant_nodes()[0])     # doctest: +SKIP
+    True
+    """
+    validate_path(node)
+
+    def revoke() -> Generator[Any, Any, bool]:
+        try:
+            yield client.requests.op_set(node, REVOKE_MESSAGE)
+        except NoNodeError:
+            return False
+        return True
+    return client.run_steps(revoke())
 
 
 # ---------------------------------------------------------------- MultiLock
