@@ -32,7 +32,7 @@ from zkfast import AsyncClient, Client, ConnectionLossError, State, ZooKeeperErr
 from zkfast.ensemble import EnsembleConfig
 from zkfast.events import EventType, WatchedEvent
 from zkfast.hosts import Address, DNSHostProvider, PreferredHostProvider
-from zkfast.testing import Ensemble
+from zkfast.testing import Ensemble, expire_session
 
 from helpers import wait_until
 
@@ -341,6 +341,15 @@ def test_tracking_clients_follow_the_ensemble_as_it_grows_and_shrinks(loop: Loop
         # both kinds of client rebalance
         assert {t.client.is_async for t in tracked if t.provider.updates} == {False, True}
 
+        # ---- tracking survives expiry: two clients (one of each kind) lose
+        # their sessions; their new sessions follow the shrink below all the same
+        expired = [tracked[1], tracked[11]]
+        old_sessions = [t.client.session_id for t in expired]
+        for t in expired:
+            expire_session(ens.hosts, *t.client.client_id)
+        wait_until(lambda: all(t.connected and t.client.session_id != old
+                               for t, old in zip(expired, old_sessions)), timeout=SETTLE)
+
         # ---- shrink: 5 -> 3 (the two new members leave)
         writes_before_shrink = writers.count()
         admin.reconfig(leaving=f"{ens.myid(joiner)},{ens.myid(observer)}")
@@ -349,6 +358,7 @@ def test_tracking_clients_follow_the_ensemble_as_it_grows_and_shrinks(loop: Loop
         assert near.server in first
         assert all(t.servers() == first for t in tracked)
         assert all(t.server in first for t in tracked)
+        assert all(t.client.session_id != old for t, old in zip(expired, old_sessions))
         ens.remove_server(observer)
         ens.remove_server(joiner)
         wait_until(lambda: writers.count() >= writes_before_shrink + 20, timeout=60)
