@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 import threading
 from typing import Any, Iterator, List
 
@@ -60,6 +61,18 @@ class Stopped:
     def __enter__(self) -> Stopped:
         os.kill(self.pid, signal.SIGSTOP)
         self.stopped = True
+        # kill() returns before every thread of the JVM has stopped: wait until
+        # the kernel says the process is stopped, so nothing sent from now on
+        # can be answered before resume()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{self.pid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                        break
+            except OSError:
+                break
+            time.sleep(0.005)
         return self
 
     def resume(self) -> None:
