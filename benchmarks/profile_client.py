@@ -125,9 +125,10 @@ def load(mode: str, hosts: str, seconds: float, batch: int, children: int, threa
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     user = (ru1.ru_utime - ru0.ru_utime) / n * 1e6
     system = (ru1.ru_stime - ru0.ru_stime) / n * 1e6
+    switches = ((ru1.ru_nvcsw - ru0.ru_nvcsw) + (ru1.ru_nivcsw - ru0.ru_nivcsw)) / n
     print(f"{n} requests in {dt:.2f}s: {n / dt:,.0f}/s, {dt / n * 1e6:.1f} us wall each; "
-          f"client CPU per request {user:.1f} us user + {system:.1f} us sys "
-          f"(all threads, this process only)", file=sys.stderr)
+          f"client CPU per request {user:.1f} us user + {system:.1f} us sys, "
+          f"{switches:.2f} context switches (all threads, this process only)", file=sys.stderr)
     zk.close()
 
 
