@@ -22,8 +22,10 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from compare import CLIENTS, NOT_APPLICABLE, RATIOS, WORKLOAD_NAMES, WORKLOADS, main  # noqa: E402
+from compare import DEFAULT_WORKLOADS, OPT_IN_WORKLOADS, TARGETS  # noqa: E402
 
-__all__ = ["CLIENTS", "NOT_APPLICABLE", "RATIOS", "WORKLOADS", "WORKLOAD_NAMES", "main"]
+__all__ = ["CLIENTS", "NOT_APPLICABLE", "RATIOS", "WORKLOADS", "WORKLOAD_NAMES", "main",
+           "DEFAULT_WORKLOADS", "OPT_IN_WORKLOADS", "TARGETS"]
 
 if __name__ == "__main__":
     sys.exit(main())

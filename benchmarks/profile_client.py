@@ -11,6 +11,7 @@
 
 Modes: sync (Client.get loop), pipelined (Client.get_async batches), aio (AsyncClient
 await loop), aio-pipelined (AsyncClient gather batches), children (get_children of N),
+threads (--threads N threads share one Client, each a blocking get loop: compare.py's get_threads),
 raw / raw-pipelined (compare.py's raw-socket ceiling, for the CPU-per-request baseline).
 Each run prints wall time and this process's CPU time (user + sys) per request.
 The codec backend follows ZKFAST_NO_EXTENSIONS as usual.
@@ -33,7 +34,7 @@ if (_SRC / "zkfast").is_dir():
 PATH = "/prof/d100"
 
 
-def load(mode: str, hosts: str, seconds: float, batch: int, children: int) -> None:
+def load(mode: str, hosts: str, seconds: float, batch: int, children: int, threads: int = 16) -> None:
     import zkfast
 
     zk = zkfast.Client(hosts, max_buffer_size=16 << 20)
@@ -64,6 +65,25 @@ def load(mode: str, hosts: str, seconds: float, batch: int, children: int) -> No
             for f in fs:
                 f.result()
             n += batch
+    elif mode == "threads":
+        # compare.py's get_threads: N threads share the client, each a blocking get loop
+        import threading
+        get = zk.get
+        counts = [0] * threads
+
+        def body(t: int) -> None:
+            k = 0
+            while time.perf_counter() < end:
+                for _ in range(100):
+                    get(PATH)
+                k += 100
+            counts[t] = k
+        ts = [threading.Thread(target=body, args=(t,)) for t in range(threads)]
+        for th in ts:
+            th.start()
+        for th in ts:
+            th.join()
+        n = sum(counts)
     elif mode in ("raw", "raw-pipelined"):
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from compare.rawjute import RawConn, raw_get_data
@@ -105,9 +125,10 @@ def load(mode: str, hosts: str, seconds: float, batch: int, children: int) -> No
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     user = (ru1.ru_utime - ru0.ru_utime) / n * 1e6
     system = (ru1.ru_stime - ru0.ru_stime) / n * 1e6
+    switches = ((ru1.ru_nvcsw - ru0.ru_nvcsw) + (ru1.ru_nivcsw - ru0.ru_nivcsw)) / n
     print(f"{n} requests in {dt:.2f}s: {n / dt:,.0f}/s, {dt / n * 1e6:.1f} us wall each; "
-          f"client CPU per request {user:.1f} us user + {system:.1f} us sys "
-          f"(all threads, this process only)", file=sys.stderr)
+          f"client CPU per request {user:.1f} us user + {system:.1f} us sys, "
+          f"{switches:.2f} context switches (all threads, this process only)", file=sys.stderr)
     zk.close()
 
 
@@ -146,7 +167,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("mode", nargs="?", default="sync",
                    choices=["sync", "pipelined", "aio", "aio-pipelined", "children", "raw",
-                            "raw-pipelined"])
+                            "raw-pipelined", "threads"])
+    p.add_argument("--threads", type=int, default=16, help="threads of the threads mode")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--batch", type=int, default=10000)
     p.add_argument("--children", type=int, default=100000)
@@ -163,10 +185,11 @@ def main() -> None:
             import cProfile
             import pstats
             prof = cProfile.Profile()
-            prof.runcall(load, args.mode, hosts, args.seconds, args.batch, args.children)
+            prof.runcall(load, args.mode, hosts, args.seconds, args.batch, args.children,
+                         args.threads)
             pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         else:
-            load(args.mode, hosts, args.seconds, args.batch, args.children)
+            load(args.mode, hosts, args.seconds, args.batch, args.children, args.threads)
 
     if args.hosts:
         run(args.hosts)

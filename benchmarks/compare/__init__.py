@@ -33,6 +33,8 @@ Layout: ``catalogue`` (clients, workloads, sizes), ``rawjute`` (pre-encoded fram
 
 from . import repo  # noqa: F401  (first: puts the checkout's src/ on sys.path)  # noqa: F401  (first: puts the checkout's src/ on sys.path)
 from .catalogue import CLIENTS, NOT_APPLICABLE, RATIOS, WORKLOAD_NAMES, WORKLOADS
+from .catalogue import DEFAULT_WORKLOADS, OPT_IN_WORKLOADS, TARGETS
 from .cli import main
 
-__all__ = ["CLIENTS", "NOT_APPLICABLE", "RATIOS", "WORKLOADS", "WORKLOAD_NAMES", "main"]
+__all__ = ["CLIENTS", "NOT_APPLICABLE", "RATIOS", "WORKLOADS", "WORKLOAD_NAMES", "main",
+           "DEFAULT_WORKLOADS", "OPT_IN_WORKLOADS", "TARGETS"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional, Sequence
 
-from .catalogue import CLIENTS, WORKLOAD_NAMES
+from .catalogue import BIG_CHILDREN_DEFAULT, CLIENTS, OPT_IN_WORKLOADS, WORKLOAD_NAMES, valid_client
 from .report import rerender
 from .runner import parent_main
 from .worker import worker_main
@@ -19,8 +19,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--quick", action="store_true", help="small N: a smoke run (< 60 s)")
     p.add_argument("--json", help="write the full report (machine info, samples) here")
     p.add_argument("--text", help="also write the table here")
-    p.add_argument("--only", help=f"comma-separated workloads: {','.join(WORKLOAD_NAMES)}")
-    p.add_argument("--clients", help=f"comma-separated clients: {','.join(CLIENTS)}")
+    p.add_argument("--only", help=f"comma-separated workloads: {','.join(WORKLOAD_NAMES)} "
+                                  f"(opt-in, not run by default: {','.join(OPT_IN_WORKLOADS)})")
+    p.add_argument("--clients", help=f"comma-separated clients: {','.join(CLIENTS)}; a zkfast "
+                                     "one may end in @base or @nc (see below)")
+    p.add_argument("--baseline", metavar="SRC",
+                   help="the src/ directory of another zkfast checkout: every zkfast column "
+                        "also runs from there as <client>@base (same worker code, PYTHONPATH=SRC), "
+                        "with ratio columns <client>/@base")
+    p.add_argument("--no-coalesce-column", action="store_true",
+                   help="every zkfast column also runs with coalesce_reads=False as <client>@nc "
+                        "(ratio columns <client>/@nc)")
+    p.add_argument("--big", action="store_true",
+                   help=f"also build a node with children_big (default {BIG_CHILDREN_DEFAULT:,}) "
+                        "children and run get_children_big (minutes, and a 2 GiB server heap)")
     p.add_argument("--rounds", type=int, help="rounds (each client once per round)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a plan size, e.g. --set write_n=10000")
@@ -32,13 +44,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--render", metavar="REPORT_JSON",
                    help="run nothing: print (and --text/--json) the tables of a saved report")
     # internal: one client in a subprocess
-    p.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--hosts", help=argparse.SUPPRESS)
     p.add_argument("--plan", help=argparse.SUPPRESS)
     p.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     p.add_argument("--probe", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.worker and not valid_client(args.worker):
+        p.error(f"--worker: unknown client {args.worker!r}")
     if args.worker:
         return worker_main(args)
     if args.render:

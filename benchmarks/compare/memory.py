@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict
 
 from .adapters import ADAPTERS
 from .adapters.base import check_children
+from .catalogue import split_client
 
 
 def _maxrss_mib() -> float:
@@ -59,7 +60,7 @@ def memory_probe(client: str, plan: Dict[str, Any], args: argparse.Namespace,
     if not todo:
         save()
         return 0
-    adapter = ADAPTERS[client](args.hosts, plan)
+    adapter = ADAPTERS[split_client(client)[0]](args.hosts, plan)
     try:
         adapter.get_sync(20)  # light warm-up only: ru_maxrss shows growth past the old peak
         gc.collect()

@@ -92,10 +92,33 @@ class RawConn:
                     if err:
                         raise RuntimeError(f"raw request failed with err {err}")
                     return n
+                if n + 4 - len(buf) > len(rbuf):
+                    self._read_rest(n + 4)
+                    if err:
+                        raise RuntimeError(f"raw request failed with err {err}")
+                    return n
             got = recv_into(rbuf)
             if not got:
                 raise ConnectionError("server closed the connection")
             buf += rview[:got]
+
+    def _read_rest(self, size: int) -> bytearray:
+        """A reply bigger than the receive buffer (get_children of 100k+ names, a
+        900 KiB node): read its rest straight into one buffer of its size, as a client
+        that knows the length would, instead of growing ``self.buf`` 256 KiB at a time.
+        Reads stop at the frame's end, so ``self.buf`` is left empty."""
+        frame = bytearray(size)
+        have = len(self.buf)
+        frame[:have] = self.buf
+        self.buf.clear()
+        view = memoryview(frame)
+        recv_into = self.sock.recv_into
+        while have < size:
+            got = recv_into(view[have:])
+            if not got:
+                raise ConnectionError("server closed the connection")
+            have += got
+        return frame  # the whole reply, as a client would decode it
 
     def pipeline(self, frames: Sequence[bytes], window: Optional[int] = None,
                  batch: int = 512) -> int:

@@ -9,7 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from .catalogue import CLIENT_HELP, NOT_APPLICABLE, RATIOS, WORKLOAD_INFO, WORKLOAD_NAMES
+from .catalogue import (
+    CEILING,
+    RATIOS,
+    TARGETS,
+    WORKLOAD_INFO,
+    WORKLOAD_NAMES,
+    client_help,
+    not_applicable,
+    split_client,
+)
 
 
 def aggregate(samples: Dict[Tuple[str, str], List[Any]]) -> Dict[str, Dict[str, Any]]:
@@ -38,18 +47,69 @@ def aggregate(samples: Dict[Tuple[str, str], List[Any]]) -> Dict[str, Dict[str, 
     return table
 
 
-def ratios(table: Dict[str, Dict[str, Any]], stat: str = "best") -> Dict[str, Dict[str, Optional[float]]]:
+def ratio_defs(clients: Optional[List[str]] = None) -> List[Tuple[str, str, str]]:
+    """The fixed ratio columns, then ``<client>/@base`` and ``<client>/@nc`` (the
+    client against its variant: > 1 means the client is faster than the variant)."""
+    defs = list(RATIOS)
+    for c in clients or []:
+        base, variant = split_client(c)
+        if variant and base in clients:  # type: ignore[operator]
+            defs.append((f"{base}/{variant}", base, c))
+    return defs
+
+
+def speedup(a: Optional[float], b: Optional[float], higher: bool) -> Optional[float]:
+    """How much better ``a`` is than ``b`` (ops/s: a / b; a cost: b / a)."""
+    if not a or not b:
+        return None
+    return a / b if higher else b / a
+
+
+def ratios(table: Dict[str, Dict[str, Any]], stat: str = "best",
+           clients: Optional[List[str]] = None) -> Dict[str, Dict[str, Optional[float]]]:
     out: Dict[str, Dict[str, Optional[float]]] = {}
     for w, cells in table.items():
         higher = WORKLOAD_INFO[w][2]
         row: Dict[str, Optional[float]] = {}
-        for label, zk, peer in RATIOS:
+        for label, zk, peer in ratio_defs(clients):
             a, b = cells.get(zk, {}).get(stat), cells.get(peer, {}).get(stat)
             if a and b:
                 row[label] = a / b if higher else b / a
             else:
                 row[label] = None
         out[w] = row
+    return out
+
+
+def ceiling_ratios(table: Dict[str, Dict[str, Any]], clients: List[str],
+                   stat: str = "best") -> Dict[str, Dict[str, Optional[float]]]:
+    """Issue 15: each client's speedup over the raw socket's cell in CEILING (for
+    get_pipelined / get_threads, raw's one-frame-per-request pipelined get)."""
+    out: Dict[str, Dict[str, Optional[float]]] = {}
+    for w, ref in CEILING.items():
+        if w not in table:
+            continue
+        raw = table.get(ref, {}).get("raw", {}).get(stat)
+        out[w] = {c: speedup(table[w].get(c, {}).get(stat), raw, WORKLOAD_INFO[w][2])
+                  for c in clients}
+    return out
+
+
+def targets(table: Dict[str, Dict[str, Any]], clients: List[str],
+            stat: str = "best") -> List[Dict[str, Any]]:
+    """Issue 15's targets, for each column of the target's client (its variants too)."""
+    out = []
+    for w, target_client, (peer, peer_w), need, text in TARGETS:
+        if w not in table:
+            continue
+        for c in clients:
+            if split_client(c)[0] != target_client:
+                continue
+            got = speedup(table[w].get(c, {}).get(stat),
+                          table.get(peer_w, {}).get(peer, {}).get(stat), WORKLOAD_INFO[w][2])
+            out.append({"workload": w, "client": c, "versus": f"{peer} {peer_w}", "need": need,
+                        "speedup": got, "met": None if got is None else got >= need,
+                        "target": text})
     return out
 
 
@@ -87,17 +147,54 @@ def _tables(report: Dict[str, Any], wl: List[str], clients: List[str], width: in
         lines.append(row)
     lines += ["", f"ratios of the {stat} (speedup = peer cost / zkfast cost; "
                   "> 1 means zkfast is better):"]
-    rl = [r[0] for r in RATIOS]
-    rw = max(len(x) for x in rl) + 2
+    rl = [r[0] for r in ratio_defs(clients) if r[1] in clients and r[2] in clients]
+    rw = max([len(x) for x in rl] + [8]) + 2
     head = f"{'workload':<{width}}" + "".join(f"{x:>{rw}}" for x in rl)
     lines += [head, "-" * len(head)]
-    rat = ratios(report["table"], stat)
+    rat = ratios(report["table"], stat, clients)
     for w in wl:
         row = f"{w:<{width}}"
         for x in rl:
             v = rat[w].get(x)
             row += f"{(f'{v:.2f}x' if v is not None else '-'):>{rw}}"
         lines.append(row)
+    return lines + [""] + _ceiling_lines(report, clients, width, stat)
+
+
+def _ceiling_lines(report: Dict[str, Any], clients: List[str], width: int, stat: str) -> List[str]:
+    """Issue 15: speedups over the raw ceiling, then the targets (best statistic only)."""
+    table = report["table"]
+    ceil = ceiling_ratios(table, clients, stat)
+    if not ceil or stat != "best" or "raw" not in clients:
+        return []
+    colw = max(11, *(len(c) + 1 for c in clients))
+    lines = [f"issue 15: speedup over raw's cell of the {stat} (get_pipelined, get_threads: "
+             "raw get_pipelined, its one-frame-per-request pipelined ceiling; "
+             "cost rows: raw cost / client cost):"]
+    head = f"{'workload':<{width}}{'vs raw':<18}" + "".join(f"{c:>{colw}}" for c in clients)
+    lines += [head, "-" * len(head)]
+    for w, row in ceil.items():
+        line = f"{w:<{width}}{CEILING[w]:<18}"
+        for c in clients:
+            v = row.get(c)
+            line += f"{(f'{v:.2f}x' if v is not None else '-'):>{colw}}"
+        lines.append(line)
+    tg = targets(table, clients, stat)
+    if tg:
+        lines += ["", "issue 15 targets (speedup over the named cell; MET when >= the need):"]
+        for t in tg:
+            got = "-" if t["speedup"] is None else f"{t['speedup']:.2f}x"
+            verdict = {None: "n/a", True: "MET", False: "MISSED"}[t["met"]]
+            lines.append(f"  {t['workload']:<18}{t['client']:<18}{got:>8}  need >= {t['need']:.2f}x "
+                         f"vs {t['versus']:<24}{verdict:<7} {t['target']}")
+    counters = [(x["client"], x["round"], x["get_pipelined_counters"])
+                for x in report.get("workers", []) if x.get("get_pipelined_counters")]
+    if counters:
+        lines += ["", "zkfast engine counters during get_pipelined (frames sent, of them "
+                      "multiRead batches, reads they carried):"]
+        for c, rnd, k in counters:
+            lines.append(f"  {c:<20} round {rnd + 1}: frames {k.get('frames_sent')}, batches "
+                         f"{k.get('batches_sent')}, batched reads {k.get('batched_reads')}")
     return lines + [""]
 
 
@@ -115,6 +212,14 @@ def render(report: Dict[str, Any], stat: str = "best") -> str:
         f"aiozk {m.get('aiozk_version')}; {m.get('zookeeper')}",
         f"load average at start {m['loadavg_start']}, at end {m.get('loadavg_end')}",
         f"server JVM flags added to zkfast.testing's defaults: {' '.join(m.get('server_jvm_flags', []))}",
+        *([f"@base columns: zkfast {m['baseline'].get('zkfast_version')} from {m['baseline']['src']} "
+           f"(git {str(m['baseline'].get('git_commit'))[:12]}"
+           f"{' +uncommitted changes' if m['baseline'].get('git_dirty') else ''}; default backend "
+           f"{m['baseline'].get('backend_default')})"] if m.get("baseline") else []),
+        *([f"--big tree: {m['big_tree'].get('children')} children built in "
+           f"{m['big_tree'].get('build_seconds')} s; getChildren reply {m['big_tree'].get('reply_bytes')} B; "
+           f"server heap after a full GC {m['big_tree'].get('server_heap_used_mib')} MiB used, "
+           f"RSS {m['big_tree'].get('server_rss_mib')} MiB"] if m.get("big_tree") else []),
         f"mode: {'QUICK (small N, smoke only)' if report['quick'] else 'full'}; "
         f"{plan['rounds']} round(s), clients interleaved per round. Headline: the "
         f"{stat.upper()} sample of each cell (max ops/s, min ms/MiB/s); the median follows. "
@@ -129,14 +234,14 @@ def render(report: Dict[str, Any], stat: str = "best") -> str:
     lines += ["", "workloads:"]
     lines += [f"  {w:<{width}}{labels[w]}" for w in wl]
     lines += ["", "clients:"]
-    lines += [f"  {c:<12}{CLIENT_HELP[c]}" for c in clients]
+    lines += [f"  {c:<20}{client_help(c)}" for c in clients]
     notes = []
     for w in wl:
         for c in clients:
             cell = report["table"][w].get(c, {})
             if "error" in cell:
                 notes.append(f"  ERROR {w} / {c}: {cell['error'][:300]}")
-            elif "na" in cell and (w, c) not in NOT_APPLICABLE:
+            elif "na" in cell and not not_applicable(w, c):
                 notes.append(f"  n/a   {w} / {c}: {cell['na']}")
             if "errors" in cell:
                 notes.append(f"  (some rounds failed) {w} / {c}: {cell['errors'][0][:200]}")
@@ -166,6 +271,9 @@ def write_report(report: Dict[str, Any], args: argparse.Namespace) -> int:
 def rerender(path: str, args: argparse.Namespace) -> int:
     """The tables of a saved --json report again, with this file's ratio columns."""
     report = json.loads(Path(path).read_text())
-    report["ratios"] = ratios(report["table"])
-    report["ratios_median"] = ratios(report["table"], "median")
+    clients = report["clients"]
+    report["ratios"] = ratios(report["table"], clients=clients)
+    report["ratios_median"] = ratios(report["table"], "median", clients)
+    report["ceiling"] = ceiling_ratios(report["table"], clients)
+    report["targets"] = targets(report["table"], clients)
     return write_report(report, args)

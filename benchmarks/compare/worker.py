@@ -6,16 +6,18 @@ import argparse
 import gc
 import json
 import os
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from .adapters import ADAPTERS, NotApplicable
-from .catalogue import MIXED, NOT_APPLICABLE, WRITES, kid_paths
+from .catalogue import BIG_KIDS, MIXED, WRITES, kid_paths, not_applicable, split_client
 from .memory import memory_probe
 
 
 def _want_backend(client: str) -> Optional[str]:
+    client = split_client(client)[0]
     if client.startswith("zk-"):
         return "cython" if client.endswith("-cy") else "python"
     return None
@@ -36,6 +38,7 @@ def worker_main(args: argparse.Namespace) -> int:
         import zkfast
 
         meta["backend"] = zkfast.codec_backend
+        meta["zkfast_file"] = zkfast.__file__  # which tree (an @base column: --baseline)
         if zkfast.codec_backend != want:
             reason = (f"codec backend is {zkfast.codec_backend!r}, wanted {want!r}"
                       + (" (build it: python setup.py build_ext --inplace)" if want == "cython" else ""))
@@ -44,7 +47,7 @@ def worker_main(args: argparse.Namespace) -> int:
             save()
             return 0
 
-    peer_module = {"kazoo": "kazoo", "aiozk": "aiozk"}.get(client)
+    peer_module = {"kazoo": "kazoo", "aiozk": "aiozk"}.get(split_client(client)[0])
     if peer_module is not None:
         try:
             __import__(peer_module)
@@ -57,7 +60,13 @@ def worker_main(args: argparse.Namespace) -> int:
     if args.probe == "memory":
         return memory_probe(client, plan, args, results, meta, save)
 
-    adapter = ADAPTERS[client](args.hosts, plan)
+    try:
+        adapter = ADAPTERS[split_client(client)[0]](args.hosts, plan)
+    except NotApplicable as e:  # e.g. an @nc column of a zkfast without coalesce_reads
+        for w in plan["workloads"]:
+            results[w] = {"na": str(e)}
+        save()
+        return 0
     try:
         adapter.warmup()
         todo = plan["workloads"]
@@ -65,8 +74,9 @@ def worker_main(args: argparse.Namespace) -> int:
         def measure(w: str, fn: Callable[[], List[float]]) -> None:
             if w not in todo:
                 return
-            if (w, client) in NOT_APPLICABLE:
-                results[w] = {"na": NOT_APPLICABLE[(w, client)]}
+            na = not_applicable(w, client)
+            if na:
+                results[w] = {"na": na}
                 return
             gc.collect()
             try:
@@ -79,7 +89,9 @@ def worker_main(args: argparse.Namespace) -> int:
             save()
 
         measure("get_sync", lambda: adapter.get_sync(plan["sync_n"]))
-        measure("get_pipelined", lambda: adapter.get_pipelined(plan["pipeline_n"]))
+        if "get_pipelined" in todo or "get_pipelined_cpu" in todo:
+            pipelined_with_cpu(adapter, plan["pipeline_n"], results, meta, todo)
+            save()
         wnames = ["create_pipelined", "set_pipelined", "delete_pipelined"]
         if any(w in todo for w in wnames):
             gc.collect()
@@ -95,10 +107,13 @@ def worker_main(args: argparse.Namespace) -> int:
                                       "traceback": traceback.format_exc(limit=6)}
             save()
         measure("get_children", lambda: adapter.get_children(plan["children_calls"]))
+        measure("get_children_big", lambda: adapter.get_children_at(
+            BIG_KIDS, plan["children_big"], plan["children_big_calls"]))
         measure("scan_children", lambda: adapter.scan(kid_paths(plan["children"]), plan["scan_window"]))
         measure("get_900k", lambda: adapter.get_big(plan["big_calls"]))
         measure("mixed_threads", lambda: adapter.mixed(f"{MIXED}/{client}-r{args.round}",
                                                          plan["mixed_threads"], plan["mixed_ops"]))
+        measure("get_threads", lambda: adapter.get_threads(plan["get_threads"], plan["get_threads_ops"]))
         if args.round < plan["treecache_rounds"]:
             measure("treecache_load", lambda: adapter.treecache(plan["children"]))
     finally:
@@ -108,3 +123,28 @@ def worker_main(args: argparse.Namespace) -> int:
             pass
     save()
     return 0
+
+
+def pipelined_with_cpu(adapter: Any, n: int, results: Dict[str, Any], meta: Dict[str, Any],
+                       todo: List[str]) -> None:
+    """get_pipelined (ops/s) and, from the same run, this process's CPU time per get
+    (user + sys of all its threads, us/op); the client's counters go to the meta."""
+    gc.collect()
+    before = adapter.counters()
+    try:
+        c0 = time.process_time()
+        samples = adapter.get_pipelined(n)
+        cpu = time.process_time() - c0
+    except Exception as e:  # noqa: BLE001
+        err = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=6)}
+        for w in ("get_pipelined", "get_pipelined_cpu"):
+            if w in todo:
+                results[w] = err
+        return
+    after = adapter.counters()
+    if after:
+        meta["get_pipelined_counters"] = {k: after[k] - before.get(k, 0) for k in after}
+    if "get_pipelined" in todo:
+        results["get_pipelined"] = {"samples": samples}
+    if "get_pipelined_cpu" in todo:
+        results["get_pipelined_cpu"] = {"samples": [cpu / (n * len(samples)) * 1e6]}

@@ -216,9 +216,15 @@ class ClientAPI:
         ``batches_sent`` (multiRead frames of coalesced reads) and
         ``batched_reads`` (the reads they carried); ``bytes_sent`` and
         ``bytes_received``; ``connects``, ``reconnects`` and ``state_changes``;
+        ``refused_queue_full`` (calls refused with QueueFullError);
         with ``request_stats=True`` also ``requests``: per operation the count,
         errors by type and latency percentiles (seconds)."""
         return self._session.stats()
+
+    def add_observer(self, fn: Callable[[Any], Any]) -> None:
+        """Also call ``fn(record)`` (a :class:`zkfast.metrics.RequestRecord`) as
+        each request finishes from now on, like ``observer=``."""
+        self._session.add_observer(fn)
 
     def add_listener(self, fn: Callable[[State], Any]) -> None:
         """Call ``fn(state)`` at every state change, in order, on the client's

@@ -124,7 +124,7 @@ class _Connection(asyncio.BufferedProtocol):
             self._arrived = self.session._loop.create_future()
             try:
                 await asyncio.wait_for(asyncio.shield(self._arrived), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         data = bytes(self._pending)
         self._pending.clear()
@@ -286,7 +286,7 @@ class AsyncioSession(Session):
             changed.clear()
             try:
                 await asyncio.wait_for(changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
         return True
 
@@ -327,7 +327,7 @@ class AsyncioSession(Session):
             self._session_closing = True
             try:
                 await asyncio.wait_for(self.call(self.engine.op_close()), timeout)
-            except (ZooKeeperError, asyncio.TimeoutError):
+            except (TimeoutError, ZooKeeperError):
                 pass
         self._closing = True
         if self._wake is not None:
@@ -439,7 +439,7 @@ class AsyncioSession(Session):
     async def _with_deadline(self, fut: asyncio.Future[Any], req: PendingRequest, timeout: float) -> Any:
         try:
             return await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise RequestTimeoutError(f"no reply within {timeout:g}s; the request may still be "
                                       "applied by the server", path=req.path) from None
 
@@ -534,7 +534,7 @@ class AsyncioSession(Session):
             if isinstance(link, _ProbeLink):
                 try:
                     data = await asyncio.wait_for(link.reader.read(16), step.timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise ConnectionLossError(f"no answer within {step.timeout:.1f}s") from None
                 if not data:
                     raise ConnectionLossError("connection closed")
@@ -551,7 +551,7 @@ class AsyncioSession(Session):
             assert wake is not None
             try:
                 await asyncio.wait_for(wake.wait(), step.delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             wake.clear()
             return self.stopping
@@ -671,7 +671,7 @@ class AsyncioSession(Session):
             try:
                 await asyncio.wait_for(step.event.wait(), step.timeout)
                 return True
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
         if t is WaitConnected:
             return await self.wait_connected(step.timeout)

@@ -826,7 +826,7 @@ class ThreadSession(Session):
             link.settimeout(step.timeout)
             try:
                 data = link.recv(_RECV_SIZE)
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 raise ConnectionLossError(f"no answer within {step.timeout:.1f}s") from None
             if not data:
                 raise ConnectionLossError("server closed the connection during the handshake")

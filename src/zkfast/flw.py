@@ -42,7 +42,7 @@ import time
 from collections.abc import Iterable as _IterableABC
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Callable, Iterable, TypeVar, Union
 
 from .hosts import DEFAULT_PORT, format_address, parse_connect_string, parse_host
@@ -272,7 +272,7 @@ def command(
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise socket.timeout("timed out")
+                    raise TimeoutError("timed out")
                 sock.settimeout(remaining)
                 data = sock.recv(65536)
                 if not data:
@@ -285,7 +285,7 @@ def command(
                         word=word,
                     )
                 chunks.append(data)
-    except socket.timeout as exc:
+    except TimeoutError as exc:
         raise FLWTimeoutError(
             f"{word} to {server}: timed out after {timeout:g}s", server=server, word=word
         ) from exc
@@ -381,7 +381,7 @@ def _parse_build_time(text: str) -> datetime | None:
         except ValueError:
             continue
         if zone in ("UTC", "GMT", "Z"):
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         return dt
     return None
 
@@ -465,7 +465,7 @@ _CONS_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "sent": ("sent", int),
     "sid": ("session_id", lambda v: _signed64(_parse_int(v))),
     "lop": ("last_operation", str),
-    "est": ("established", lambda v: datetime.fromtimestamp(int(v) / 1000.0, tz=timezone.utc)),
+    "est": ("established", lambda v: datetime.fromtimestamp(int(v) / 1000.0, tz=UTC)),
     "to": ("timeout", int),
     "lcxid": ("last_cxid", lambda v: _signed64(_parse_int(v))),
     "lzxid": ("last_zxid", lambda v: _signed64(_parse_int(v))),

@@ -42,6 +42,7 @@ import random
 import re
 import socket
 import threading
+import time
 from typing import Any, Callable, Iterable, Protocol, Sequence, Union, runtime_checkable
 
 from .errors import InvalidArgumentError
@@ -60,15 +61,25 @@ __all__ = [
     "backoff",
     "rebalance",
     "PreferredHostProvider",
+    "MOVE_RETRY_SECONDS",
 ]
 
 DEFAULT_PORT = 2181
 """The port used when a server has none (ZooKeeper's standard client port)."""
 
+MOVE_RETRY_SECONDS = 1.0
+"""For how long after a rebalancing move the servers of the target's kind are
+retried before the others (see :meth:`StaticHostProvider.update_server_list`;
+a provider's ``move_retry=`` changes it). Short by default, so that servers
+that cannot be reached (each attempt taking a whole connection timeout) cost
+one pass only; the client is disconnected meanwhile."""
+
 Address = tuple[str, int]
 """``(host, port)``; ``host`` is a name or an IP literal without brackets."""
 
 Resolver = Callable[[str, int], list[Address]]
+
+_monotonic = time.monotonic  # (tests replace it)
 
 # A host name or IPv4 literal: letters, digits, '.', '-', '_' (the last is not
 # legal DNS, but appears in container and /etc/hosts names).
@@ -307,8 +318,10 @@ class StaticHostProvider:
     Thread safe: ``next``/``connected`` may be called from different threads.
     """
 
-    def __init__(self, *, shuffle: bool = True, rng: random.Random | None = None) -> None:
+    def __init__(self, *, shuffle: bool = True, rng: random.Random | None = None,
+                 move_retry: float = MOVE_RETRY_SECONDS) -> None:
         self._shuffle = shuffle
+        self._move_retry = move_retry
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._addresses: list[Address] = []
@@ -316,6 +329,10 @@ class StaticHostProvider:
         self._current = -1
         # Index at which the current round started (-1: no round yet).
         self._round_start = -1
+        # After a move (update_server_list): the servers of the target's kind,
+        # retried before the others until _focus_until (time.monotonic()).
+        self._focus: list[Address] = []
+        self._focus_until = 0.0
 
     # -- hooks for subclasses -------------------------------------------
     def _build(self, servers: list[Address]) -> list[Address]:
@@ -346,6 +363,7 @@ class StaticHostProvider:
             self._addresses = self._mix(self._build(servers))
             self._current = -1
             self._round_start = -1
+            self._focus = []
 
     def __len__(self) -> int:
         with self._lock:
@@ -356,6 +374,10 @@ class StaticHostProvider:
         with self._lock:
             if not self._addresses:
                 raise RuntimeError("host provider used before init()")
+            if self._focus:
+                focused = self._next_focused()
+                if focused is not None:
+                    return focused
             nxt = (self._current + 1) % len(self._addresses)
             retry_start = nxt == self._round_start
             if retry_start and self._new_round():
@@ -365,9 +387,26 @@ class StaticHostProvider:
             self._current = nxt
             return self._addresses[nxt], retry_start
 
+    def _next_focused(self) -> tuple[Address, bool] | None:
+        """The next server of a move's target kind while the move is fresh
+        (each pass over them that failed is a round: the caller backs off);
+        None once it is not (the whole rotation goes on from the target)."""
+        kind, addresses = self._focus, self._addresses
+        here = addresses[self._current] if 0 <= self._current < len(addresses) else None
+        i = kind.index(here) + 1 if here in kind else 0
+        retry_start = i >= len(kind)
+        if retry_start and _monotonic() >= self._focus_until:
+            self._focus = []
+            self._round_start = addresses.index(kind[0])  # the round began with the target
+            return None
+        addr = kind[i % len(kind)]
+        self._current = addresses.index(addr)
+        return addr, retry_start
+
     def connected(self) -> None:
         """The address returned by the last ``next()`` worked: a new round starts."""
         with self._lock:
+            self._focus = []
             if self._current >= 0:
                 # The next round ends (retry_start) when we come back here.
                 self._round_start = self._current
@@ -382,20 +421,47 @@ class StaticHostProvider:
                            current: Address | None) -> Address | None:
         """The ensemble changed: take the new servers, and say whether the
         client, connected to ``current``, should move (and where) so that the
-        load ends up even: :func:`rebalance`. None: stay."""
+        load ends up even: :func:`rebalance`. None: stay.
+
+        After a move the rotation goes on, should the target refuse the
+        client, with the other servers of the target's kind (added or kept,
+        as :func:`rebalance` chose) before the rest (the reference client's
+        reconfigMode), and for ``move_retry`` seconds (the constructor's;
+        default :data:`MOVE_RETRY_SECONDS`) those are tried
+        again after each failed pass (the caller backs off between passes)
+        before the others: a server that was just added may refuse clients
+        for a moment (an observer restarts in its new role when the reconfig
+        commits), and falling back to an old server then would leave the load
+        where it was."""
         servers = [(str(h), int(p)) for h, p in servers]
         if not servers:
             raise ValueError("host provider needs at least one server")
         with self._lock:
             old = list(self._addresses)
+            old_groups = self._groups(old)
             new = self._mix(self._build(servers))
             self._servers = servers
-            self._addresses = new
             self._round_start = -1
-            target = rebalance(old, new, current, self._rng)
+            new_groups = self._groups(new)
+            target = _rebalance_groups(old_groups, new_groups, current, self._rng)
+            self._focus = []
+            if target is not None:
+                was_old = target in old
+                kind = next((g for g in new_groups if target in g), new)
+                first = [target] + [a for a in kind if a != target and (a in old) == was_old]
+                new = first + [a for a in new if a not in first]
+                self._round_start = 0  # the round began with the target
+                self._focus = first
+                self._focus_until = _monotonic() + self._move_retry
+            self._addresses = new
             here = target if target is not None else current
             self._current = new.index(here) if here in new else -1
             return target
+
+    def _groups(self, addresses: list[Address]) -> list[list[Address]]:
+        """``addresses`` split into groups, most wanted first, for rebalancing
+        (called under the lock): here one group, everything."""
+        return [list(addresses)]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.addresses!r})"
@@ -440,6 +506,30 @@ def rebalance(old: Iterable[Address], new: Iterable[Address], current: Address |
     return rng.choice(kept or new_list)
 
 
+def _rebalance_groups(old: list[list[Address]], new: list[list[Address]],
+                      current: Address | None, rng: random.Random) -> Address | None:
+    """:func:`rebalance` for servers in groups of preference (``old[i]`` and
+    ``new[i]``: group i before and after the change, the most wanted first).
+    The client rebalances within its own group; it leaves the group only for a
+    better one: for a server added to a better group, or when its own group
+    is gone. With one group this is :func:`rebalance` itself."""
+    if current is None:
+        return None
+    added = [[a for a in group if not any(a in g for g in old)] for group in new]
+    for i, group in enumerate(new):
+        if current in group:  # kept, in group i
+            better = next((g for g in added[:i] if g), None)
+            if better is not None:
+                return rng.choice(better)
+            return rebalance(old[i], group, current, rng)
+    # its server was removed: its own group's rule, unless a better group has servers
+    mine = next((i for i, group in enumerate(old) if current in group), len(new) - 1)
+    for i, group in enumerate(new):
+        if group:  # the first group with servers: its own, a better one, or the next
+            return rebalance(old[i], group, current, rng) if i == mine else rng.choice(group)
+    return None
+
+
 def _getaddrinfo_resolver(host: str, port: int) -> list[Address]:
     """Every TCP address of ``host`` (IPv4 and IPv6), in resolver order."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
@@ -478,8 +568,9 @@ class DNSHostProvider(StaticHostProvider):
         shuffle: bool = True,
         rng: random.Random | None = None,
         resolver: Resolver | None = None,
+        move_retry: float = MOVE_RETRY_SECONDS,
     ) -> None:
-        super().__init__(shuffle=shuffle, rng=rng)
+        super().__init__(shuffle=shuffle, rng=rng, move_retry=move_retry)
         self._resolver: Resolver = resolver or _getaddrinfo_resolver
         self._origins: dict[Address, str] = {}
         self.resolve_errors: dict[Address, Exception] = {}
@@ -523,6 +614,10 @@ class PreferredHostProvider(DNSHostProvider):
     """Tries the ``preferred`` servers first (the local zone, the observers)
     and falls back to the others only when a whole round of the preferred
     ones failed; after connecting elsewhere, a reconnect tries them first again.
+    When the server list changes (:meth:`update_server_list`), a client
+    rebalances among the servers of its own kind: one on a preferred server
+    never moves to another kind, and one on a fallback server moves to a
+    preferred server that was added.
 
     >>> p = PreferredHostProvider(["zk-local:2181"], resolver=lambda h, port: [(h, port)],
     ...                           shuffle=False)
@@ -547,6 +642,7 @@ class PreferredHostProvider(DNSHostProvider):
         """Connected: if not to a preferred server, the next reconnect starts
         with the preferred ones again."""
         with self._lock:
+            self._focus = []
             cur = self._current
             if cur >= 0:
                 self._round_start = cur
@@ -557,4 +653,11 @@ class PreferredHostProvider(DNSHostProvider):
         mixed = super()._mix(addresses)
         preferred: set[Address] = getattr(self, "_preferred_addrs", set())
         return [a for a in mixed if a in preferred] + [a for a in mixed if a not in preferred]
+
+    def _groups(self, addresses: list[Address]) -> list[list[Address]]:
+        # Rebalancing keeps a client among the preferred servers: without this,
+        # an ensemble that grows by servers it does not prefer would move a
+        # share of the clients off their local zone.
+        preferred = self._preferred_addrs
+        return [[a for a in addresses if a in preferred], [a for a in addresses if a not in preferred]]
 

@@ -167,6 +167,7 @@ class SessionEngine(RequestBuilder):
         self.framed_count = 0
         self.answered_count = 0
         self.max_queued = config.max_queued
+        self.refused_queue_full = 0  # calls refused with QueueFullError
         #: Stamp requests with their framing time and size (someone observes them).
         self.observing = False
         #: Counters: frames sent, batches among them, reads carried by batches.
@@ -228,6 +229,7 @@ class SessionEngine(RequestBuilder):
     def enqueue(self, req: PendingRequest, now: float) -> None:
         """Keep ``req`` for the next connection (validated: it fails now, not then)."""
         if len(self._queued) >= self.max_queued:
+            self.refused_queue_full += 1
             raise QueueFullError(f"{len(self._queued)} requests already wait for a connection "
                                  f"(max_queued={self.max_queued})", path=req.path)
         self.validate_encoding(req)

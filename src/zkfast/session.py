@@ -342,7 +342,10 @@ class Session:
         if not addresses or cfg.version <= self._config_version:
             return
         self._config_version = cfg.version
-        if set(addresses) != set(self._servers):
+        # the provider's addresses are resolved: a connect string of names that
+        # resolve to exactly these servers needs no change (nor losing its names)
+        current = set(getattr(self._host_provider, "addresses", None) or self._servers)
+        if set(addresses) != current and set(addresses) != set(self._servers):
             self.log.info("ensemble config version %x: servers %s", cfg.version, cfg.connect_string())
             self.update_server_list(addresses)
 
@@ -365,6 +368,11 @@ class Session:
             except Exception:  # noqa: BLE001 - an observer must not break completions
                 self.log.exception("request observer %r failed", observe)
 
+    def add_observer(self, fn: Callable[[RequestRecord], Any]) -> None:
+        """Also tell ``fn`` about every request from now on (see ``observer=``)."""
+        self._observers = [*(self._observers or ()), fn]
+        self.engine.observing = True
+
     def stats(self) -> Dict[str, Any]:
         """The counters ``Client.stats()`` shows."""
         engine = self.engine
@@ -374,7 +382,7 @@ class Session:
             "batches_sent": engine.batches_sent, "batched_reads": engine.batched_reads,
             "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received,
             "connects": self.connects, "reconnects": max(0, self.connects - 1),
-            "state_changes": self.state_changes,
+            "state_changes": self.state_changes, "refused_queue_full": engine.refused_queue_full,
         }
         if self.request_stats is not None:
             out["requests"] = self.request_stats.snapshot()

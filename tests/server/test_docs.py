@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 OWN_DOCS = ["go-mapping.md", "architecture.md", "guide.md", "migrating-from-kazoo.md", "cli.md",
-            "pypi.md"]  # pypi.md: the package description PyPI shows
+            "pypi.md", "operating.md"]  # pypi.md: the package description PyPI shows
 GO_REFERENCE_CANDIDATES = [
     ROOT.parent / "shared" / "reference" / "go-zookeeper-v1.0.0.txt",
     Path("/work/shared/reference/go-zookeeper-v1.0.0.txt"),

@@ -129,3 +129,16 @@ class AsyncClientAdapter(Adapter):
                 out.append((_perf() - t0) * 1000)
             return out
         return self.run(go())
+
+    def get_children_at(self, path: str, expected: int, calls: int) -> List[float]:
+        async def go() -> List[float]:
+            gc_ = self.zk.get_children
+            check_children(len(await gc_(path)), expected)
+            out = []
+            for _ in range(calls):
+                t0 = _perf()
+                kids = await gc_(path)
+                out.append((_perf() - t0) * 1000)
+                del kids
+            return out
+        return self.run(go())

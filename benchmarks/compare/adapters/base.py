@@ -62,6 +62,18 @@ class Adapter:
 
     def treecache(self, expected: int) -> List[float]: raise NotImplementedError
 
+    def get_threads(self, threads: int, ops: int) -> List[float]:
+        """``threads`` threads share the client, each ``ops`` blocking gets; ops/s."""
+        raise NotImplementedError
+
+    def get_children_at(self, path: str, expected: int, calls: int) -> List[float]:
+        """ms of each of ``calls`` get_children(path) (after one checked warm-up call)."""
+        raise NotImplementedError
+
+    def counters(self) -> Dict[str, int]:
+        """The client's own counters worth keeping with the samples (zkfast: frames, batches)."""
+        return {}
+
     def children_once(self) -> int:
         """One get_children(KIDS) for the memory probe; returns the count, keeps nothing."""
         raise NotImplementedError
@@ -91,6 +103,32 @@ def run_threads(threads: int, ops: int, setup: Callable[[int], Tuple[Any, Any, s
             errors.append(e)
 
     ts = [threading.Thread(target=body, args=(t,)) for t in range(threads)]
+    for th in ts:
+        th.start()
+    start.wait()
+    t0 = _perf()
+    for th in ts:
+        th.join()
+    t = _perf() - t0
+    if errors:
+        raise errors[0]
+    return ops_per_second(threads * ops, t)
+
+
+def run_gets(threads: int, ops: int, get: Callable[[str], Any]) -> float:
+    """``threads`` threads started together, each ``ops`` blocking ``get(D100)``; ops/s."""
+    start = threading.Barrier(threads + 1)
+    errors: List[BaseException] = []
+
+    def body() -> None:
+        start.wait()
+        try:
+            for _ in range(ops):
+                get(D100)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    ts = [threading.Thread(target=body) for _ in range(threads)]
     for th in ts:
         th.start()
     start.wait()

@@ -89,3 +89,9 @@ class RawAdapter(Adapter):
         rt = self.raw.roundtrip
         rt(f)
         return ms_each(lambda: rt(f), calls)
+
+    def get_children_at(self, path: str, expected: int, calls: int) -> List[float]:
+        f = raw_get_children(self.raw.next_xid(), path)
+        rt = self.raw.roundtrip
+        rt(f)
+        return ms_each(lambda: rt(f), calls)

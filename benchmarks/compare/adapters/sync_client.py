@@ -8,7 +8,7 @@ from time import perf_counter as _perf
 from typing import Any, Dict, List
 
 from ..catalogue import BIG, D100, KIDS
-from .base import Adapter, check_children, ms_each, ops_per_second, run_threads
+from .base import Adapter, check_children, ms_each, ops_per_second, run_gets, run_threads
 
 
 class ThreadClientAdapter(Adapter):
@@ -95,3 +95,11 @@ class ThreadClientAdapter(Adapter):
             zk.create(p, self.data)
         data = self.data
         return [run_threads(threads, ops, lambda t: (zk.get, zk.set, paths[t], data))]
+
+    def get_threads(self, threads: int, ops: int) -> List[float]:
+        return [run_gets(threads, ops, self.zk.get)]
+
+    def get_children_at(self, path: str, expected: int, calls: int) -> List[float]:
+        gc_ = self.zk.get_children
+        check_children(len(gc_(path)), expected)  # warm-up
+        return ms_each(lambda: gc_(path), calls)

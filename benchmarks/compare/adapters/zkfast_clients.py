@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import os
 from time import perf_counter as _perf
 from typing import Any, Dict, List
 
@@ -12,16 +14,42 @@ from .base import NotApplicable, check_children
 from .sync_client import ThreadClientAdapter
 
 
+# The runner sets ZKFAST_BENCH_COALESCE=0 for an ``@nc`` column (coalesce_reads=False).
+COALESCE_ENV = "ZKFAST_BENCH_COALESCE"
+
+
+def client_options(cls: Any) -> Dict[str, Any]:
+    """Constructor options of a zkfast column; an older zkfast (a ``@base`` column) gets
+    only what it has."""
+    opts: Dict[str, Any] = {"max_buffer_size": MAX_BUFFER}
+    if os.environ.get(COALESCE_ENV, "1") == "0":
+        if "coalesce_reads" not in inspect.signature(cls).parameters:
+            raise NotApplicable("this zkfast has no coalesce_reads option (it never coalesces)")
+        opts["coalesce_reads"] = False
+    return opts
+
+
+def engine_counters(zk: Any) -> Dict[str, int]:
+    """The engine's frame/batch counters (issue 15), where this zkfast has them."""
+    session = getattr(zk, "_session", None)
+    engine = getattr(session, "engine", None) or getattr(zk, "_engine", None)
+    return {k: getattr(engine, k) for k in ("frames_sent", "batches_sent", "batched_reads")
+            if isinstance(getattr(engine, k, None), int)}
+
+
 class ZkSyncAdapter(ThreadClientAdapter):
     def __init__(self, hosts: str, plan: Dict[str, Any]) -> None:
         super().__init__(hosts, plan)
         import zkfast
 
-        self.zk = zkfast.Client(hosts, max_buffer_size=MAX_BUFFER)
+        self.zk = zkfast.Client(hosts, **client_options(zkfast.Client))
         self.zk.start()
 
     def close(self) -> None:
         self.zk.close()
+
+    def counters(self) -> Dict[str, int]:
+        return engine_counters(self.zk)
 
     def treecache(self, expected: int) -> List[float]:
         return [zkfast_treecache(self.zk, expected)]
@@ -59,8 +87,11 @@ class ZkAioAdapter(AsyncClientAdapter):
         import zkfast
 
         self.loop = asyncio.new_event_loop()
-        self.zk = zkfast.AsyncClient(hosts, max_buffer_size=MAX_BUFFER)
+        self.zk = zkfast.AsyncClient(hosts, **client_options(zkfast.AsyncClient))
         self.run(self.zk.start())
+
+    def counters(self) -> Dict[str, int]:
+        return engine_counters(self.zk)
 
     def treecache(self, expected: int) -> List[float]:
         tree_cache = zkfast_recipe("AsyncTreeCache")

@@ -53,7 +53,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_CONNECTION: "could not connect, connection lost, session expired or timed out",
     EXIT_AUTH: "not authenticated / not allowed by the ACL / authentication failed / invalid ACL",
     EXIT_NOT_EMPTY: "the node has children (use rm -r)",
-    EXIT_UNHEALTHY: "health: at least one server is not serving",
+    EXIT_UNHEALTHY: "health: at least one server is not serving (or --client could not connect)",
     EXIT_COMMAND_NOT_FOUND: "lock: the command could not be started",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); watch ends with 0",
     EXIT_BROKEN_PIPE: "stdout was closed early (e.g. piped into head)",

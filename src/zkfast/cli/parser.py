@@ -205,7 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-H", "--human", action="store_true", help="sizes as 1.2K, 3.4M")
     s.add_argument("path", metavar="PATH", nargs="?", default="/")
 
-    add("health", "ruok/srvr/mntr of every server in --hosts, as a table")
+    s = add("health", "ruok/srvr/mntr of every server in --hosts, as a table")
+    s.add_argument("--client", action="store_true",
+                   help="also connect as a client and report that connection: server, "
+                        "session, connect time, round trip of a few probes")
+    s.add_argument("--probes", type=POSITIVE_INT, default=5, metavar="N",
+                   help="with --client: probe requests to time (default 5)")
 
     s = add("lock", "hold a lock while running a command; exit with its exit code")
     s.add_argument("--timeout", type=SECONDS, metavar="SECONDS", dest="lock_timeout",

@@ -4,7 +4,7 @@ ISO times, human sizes."""
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..records import Stat
@@ -41,7 +41,7 @@ def decode_value(entry: dict[str, Any], where: str) -> bytes:
 def ms_to_iso(ms: int) -> str:
     if not ms:
         return "0"
-    dt = datetime.fromtimestamp(ms / 1000.0, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ms / 1000.0, tz=UTC)
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -672,7 +672,7 @@ class AsyncTreeCache(_TreeCacheCore):
     async def wait_initialized(self, timeout: Optional[float] = None) -> bool:
         try:
             await asyncio.wait_for(self._initialized_event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

@@ -347,7 +347,7 @@ class AsyncLeaderLatch(_LatchCore):
     async def await_leadership(self, timeout: Optional[float] = None) -> bool:
         try:
             await asyncio.wait_for(self._leader_event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         return self.has_leadership
 

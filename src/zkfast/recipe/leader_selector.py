@@ -369,7 +369,7 @@ class AsyncLeaderSelector(_SelectorCore):
             else:
                 try:
                     await asyncio.wait_for(self._wake.wait(), backoff)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 backoff = min(backoff * 2, _BACKOFF_MAX)
             if self.auto_requeue and not self._closed:

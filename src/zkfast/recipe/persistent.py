@@ -479,7 +479,7 @@ class AsyncPersistentNode(_PersistentNodeCore):
         self._check_started()
         try:
             await asyncio.wait_for(self._created.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
 

@@ -27,6 +27,7 @@ from ..errors import (
     ConnectionLossError,
     NodeExistsError,
     NoNodeError,
+    SessionExpiredError,
     TransactionFailedError,
 )
 from ..events import WatchedEvent
@@ -307,6 +308,8 @@ class _LockingQueueCore(_QueueBase):
                         return True
             except ConnectionLossError:
                 continue
+            except SessionExpiredError:  # our session (and so our claim) ended meanwhile
+                ours = False
             if not ours:
                 self.processing = None
                 return False

@@ -32,7 +32,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from typing import IO, Any, Callable, Optional
@@ -180,10 +179,7 @@ class CommandGroup:
         kwargs: dict[str, Any] = {}
         self.posix = os.name == "posix"
         if self.posix:
-            if sys.version_info >= (3, 11):
-                kwargs["process_group"] = 0
-            else:  # pragma: no cover - Python 3.9/3.10
-                kwargs["preexec_fn"] = os.setpgrp
+            kwargs["process_group"] = 0
         self.proc = subprocess.Popen(argv, env=env, **kwargs)
         self.pgid = self.proc.pid
         #: the signal that stopped the command (Ctrl-Z: SIGTSTP), until it is handled
