@@ -25,7 +25,7 @@ __all__ = ["NonBlockingLease", "MultiNonBlockingLease"]
 
 def _utcnow() -> datetime.datetime:
     """The current UTC time as a naive datetime (what kazoo stores)."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
 class NonBlockingLease:
