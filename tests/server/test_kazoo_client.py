@@ -7,6 +7,7 @@ set_hosts, and that every call goes to the zkfast client underneath.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any, Iterator, List
@@ -301,6 +302,31 @@ def test_watch_gets_none_when_the_session_expires(kazoo: Any, zk_server: ZooKeep
     event = log.wait(1)[0]
     assert event.type == EventType.NONE and event.path is None
     assert KazooState.SUSPENDED in states.seen  # a real expiry: the connection dropped first
+
+
+def test_native_presumed_loss_stays_suspended_as_in_kazoo(kazoo: Any, zk_proxy: TcpProxy, zk_chroot: str,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """zkfast's client-side LOST (no server heard for a session timeout) has no kazoo
+    counterpart: kazoo stays SUSPENDED until a server says the session expired, and
+    so does this layer (its listeners see neither an error nor an early LOST)."""
+    zk = kazoo(zk_proxy.hosts + zk_chroot, timeout=4.0)
+    states = States(zk)
+    native_states: List[zkfast.State] = []
+    zk.native.add_listener(native_states.append)
+    zk_proxy.blackhole()
+    try:
+        states.wait_for(KazooState.SUSPENDED)
+        wait_until(lambda: zkfast.State.LOST in native_states, timeout=30)
+        assert zk.state == KazooState.SUSPENDED
+        assert zk.client_state == KeeperState.CONNECTING
+    finally:
+        zk_proxy.blackhole(False)
+    # the server expired the session meanwhile (or not): kazoo's states follow it
+    states.wait_for(KazooState.CONNECTED)
+    assert states.seen[0] == KazooState.SUSPENDED
+    assert set(states.seen) <= {KazooState.SUSPENDED, KazooState.LOST, KazooState.CONNECTED}
+    assert zk.exists("/") is not None
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 def test_harness_expiry_reports_lost_without_suspended(kazoo: Any, zk_server: ZooKeeperServer) -> None:

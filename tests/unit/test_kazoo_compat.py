@@ -312,3 +312,12 @@ def test_a_disconnect_fires_none_once_and_forgets() -> None:
     assert calls == [(EventType.NONE, KeeperState.CONNECTING, None)] and native.removed == [w]
     w(_zk_event(ZkEvent.NODE_DATA_CHANGED))  # a late event for the dropped watch
     assert len(calls) == 1
+
+
+def test_every_zkfast_state_has_a_kazoo_session_state() -> None:
+    """A native state without a mapping would raise in the client's state callback
+    (State.LOST, added with client-side loss, once did)."""
+    from zkfast import State
+    from zkfast.kazoo.client import _KEEPER
+
+    assert set(_KEEPER) == set(State)

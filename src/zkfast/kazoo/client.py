@@ -99,6 +99,7 @@ _KEEPER = {
     State.CONNECTED: KeeperState.CONNECTED,
     State.CONNECTED_READ_ONLY: KeeperState.CONNECTED_RO,
     State.SUSPENDED: KeeperState.CONNECTING,
+    State.LOST: KeeperState.CONNECTING,  # presumed lost: kazoo waits for the server to say so
     State.EXPIRED: KeeperState.EXPIRED_SESSION,
     State.AUTH_FAILED: KeeperState.AUTH_FAILED,
     State.CLOSED: KeeperState.CLOSED,
