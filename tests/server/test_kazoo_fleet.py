@@ -2,7 +2,7 @@
 
 A rolling migration runs both at once, so each recipe must exclude, elect and
 count across the two. Both clients run in this process (kazoo comes with the
-``bench`` extra). Exclusion is checked on hold intervals on the monotonic clock,
+``test`` extra). Exclusion is checked on hold intervals on the monotonic clock,
 as in ``test_interop_curator`` (``interop_peers.assert_exclusive``), in both
 directions: each side must wait for the other's holder, and the line must
 hand over both ways.
@@ -40,7 +40,7 @@ def fleet(zk_server: ZooKeeperServer, zk_chroot: str, make_client: Any) -> Itera
     """``fleet("kazoo")`` / ``fleet("zkfast")``: a started client of that kind,
     chrooted to this test's path (kazoo's KazooClient or zkfast.kazoo's)."""
     if RealKazooClient is None:
-        unavailable("kazoo is not installed (pip install kazoo, or the `bench` extra)")
+        unavailable("kazoo is not installed (pip install kazoo, or the `test` extra)")
     make_client()  # creates the chroot
     made: List[Any] = []
 
@@ -63,29 +63,42 @@ def _two_each(fleet: Factory, build: Callable[[Any, str], Any]) -> Dict[str, Lis
             for side in SIDES}
 
 
-def _contend(contenders: Dict[str, List[Tuple[str, Any]]], acquire: Callable[[Any], Any],
-             release: Callable[[Any], Any], role: Callable[[Any], str] = lambda r: "W"
-             ) -> List[Hold]:
-    """Both sides loop acquire / hold / release at once; every hold interval."""
-    holds: List[Hold] = []
+def _in_threads(target: Callable[..., Any], calls: List[Tuple[Any, ...]], timeout: float = 240,
+                while_running: Callable[[], Any] = lambda: None) -> None:
+    """``target(*args)`` for each ``args`` of ``calls``, each in its own thread, all at
+    once; ``while_running()`` meanwhile. The first error of any thread is raised."""
     errors: List[BaseException] = []
 
-    def side_run(side: str) -> None:
+    def run(*args: Any) -> None:
         try:
-            holds.extend(run_zkfast(contenders[side], ROUNDS, HOLD, PAUSE, acquire, release,
-                                    role=role, side=side))
+            target(*args)
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
-    threads = [threading.Thread(target=side_run, args=(side,)) for side in SIDES]
+    threads = [threading.Thread(target=run, args=args) for args in calls]
     for t in threads:
         t.start()
+    while_running()
     for t in threads:
-        t.join(240)
-        assert not t.is_alive(), "a side hangs"
+        t.join(timeout)
+        assert not t.is_alive(), f"{target.__name__}{calls[threads.index(t)]} hangs"
     if errors:
         raise errors[0]
-    assert sum(h.side == "kazoo" for h in holds) == sum(h.side == "zkfast" for h in holds) == 2 * ROUNDS
+
+
+def _contend(contenders: Dict[str, List[Tuple[str, Any]]], acquire: Callable[[Any], Any],
+             release: Callable[[Any], Any], role: Callable[[Any], str] = lambda r: "W"
+             ) -> List[Hold]:
+    """Every side loops acquire / hold / release at once; every hold interval."""
+    holds: List[Hold] = []
+
+    def side_run(side: str) -> None:
+        holds.extend(run_zkfast(contenders[side], ROUNDS, HOLD, PAUSE, acquire, release,
+                                role=role, side=side))
+
+    _in_threads(side_run, [(side,) for side in contenders])
+    for side, those in contenders.items():
+        assert sum(h.side == side for h in holds) == len(those) * ROUNDS, side
     return holds
 
 
@@ -174,24 +187,8 @@ def test_semaphore_leases_across_sides(fleet: Factory) -> None:
     contenders = _two_each(fleet, lambda c, name: c.Semaphore("/sem", name, max_leases=leases))
     contenders["zkfast"].append(("zkfast-2", fleet("zkfast").Semaphore("/sem", "zkfast-2",
                                                                        max_leases=leases)))
-    holds: List[Hold] = []
-    errors: List[BaseException] = []
-
-    def side_run(side: str) -> None:
-        try:
-            holds.extend(run_zkfast(contenders[side], ROUNDS, HOLD, PAUSE,
-                                    lambda s: s.acquire(timeout=60), lambda s: s.release(),
-                                    role=lambda s: "S", side=side))
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-
-    threads = [threading.Thread(target=side_run, args=(side,)) for side in SIDES]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(240)
-    if errors:
-        raise errors[0]
+    holds = _contend(contenders, lambda s: s.acquire(timeout=60), lambda s: s.release(),
+                     role=lambda s: "S")
     most, at_once = max_concurrent(holds)
     assert most <= leases, f"{most} holders at once: {[h.holder for h in at_once]}"
     assert most == leases, "the semaphore never had all its leases in use"
@@ -220,32 +217,21 @@ def test_election_has_one_leader_across_sides(fleet: Factory) -> None:
     terms = 6  # leaderships per contender
     holds: List[Hold] = []
     guard = threading.Lock()
-    errors: List[BaseException] = []
 
     def contender(side: str, name: str) -> None:
         election = fleet(side).Election("/election", name)
-        try:
-            for _ in range(terms):
-                def lead() -> None:
-                    start = time.monotonic_ns()
-                    time.sleep(HOLD)
-                    with guard:
-                        holds.append(Hold(side, name, "W", start, time.monotonic_ns()))
-                election.run(lead)
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
+        for _ in range(terms):
+            def lead() -> None:
+                start = time.monotonic_ns()
+                time.sleep(HOLD)
+                with guard:
+                    holds.append(Hold(side, name, "W", start, time.monotonic_ns()))
+            election.run(lead)
 
-    threads = [threading.Thread(target=contender, args=(side, f"{side}-{i}"))
-               for side in SIDES for i in range(2)]
-    for t in threads:
-        t.start()
     watcher = fleet("kazoo").Election("/election")
-    wait_until(lambda: len(watcher.contenders()) >= 2 or len(holds) >= 4 * terms, timeout=30)
-    for t in threads:
-        t.join(240)
-        assert not t.is_alive(), "an election contender hangs"
-    if errors:
-        raise errors[0]
+    _in_threads(contender, [(side, f"{side}-{i}") for side in SIDES for i in range(2)],
+                while_running=lambda: wait_until(
+                    lambda: len(watcher.contenders()) >= 2 or len(holds) >= 4 * terms, timeout=30))
     assert len(holds) == 4 * terms
     assert_exclusive(holds)
     turns = handoffs(holds)
@@ -275,24 +261,13 @@ def test_election_contenders_seen_from_both_sides(fleet: Factory) -> None:
 @pytest.mark.parametrize("curator", [False, True], ids=["ascii", "curator"])
 def test_counter_counts_every_increment_across_sides(fleet: Factory, curator: bool) -> None:
     per_thread, threads_per_side = 15, 2
-    errors: List[BaseException] = []
 
     def bump(side: str) -> None:
         counter = fleet(side).Counter("/count", support_curator=curator)
-        try:
-            for _ in range(per_thread):
-                counter += 1
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
+        for _ in range(per_thread):
+            counter += 1
 
-    threads = [threading.Thread(target=bump, args=(side,))
-               for side in SIDES for _ in range(threads_per_side)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    if errors:
-        raise errors[0]
+    _in_threads(bump, [(side,) for side in SIDES for _ in range(threads_per_side)], timeout=120)
     expected = per_thread * threads_per_side * len(SIDES)
     assert fleet("kazoo").Counter("/count", support_curator=curator).value == expected
     assert fleet("zkfast").Counter("/count", support_curator=curator).value == expected
@@ -329,27 +304,17 @@ def test_locking_queue_gives_each_item_once_across_sides(fleet: Factory) -> None
     for item in items[10:]:
         fleet("zkfast").LockingQueue("/lq").put(item)
     consumed: Dict[str, List[bytes]] = {side: [] for side in SIDES}
-    errors: List[BaseException] = []
 
     def consume(side: str) -> None:
         q = fleet(side).LockingQueue("/lq")
-        try:
-            while True:
-                item = q.get(1)
-                if item is None:
-                    return
-                consumed[side].append(item)
-                assert q.consume()
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
+        while True:
+            item = q.get(1)
+            if item is None:
+                return
+            consumed[side].append(item)
+            assert q.consume()
 
-    threads = [threading.Thread(target=consume, args=(side,)) for side in SIDES for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    if errors:
-        raise errors[0]
+    _in_threads(consume, [(side,) for side in SIDES for _ in range(2)], timeout=120)
     got = consumed["kazoo"] + consumed["zkfast"]
     assert sorted(got) == sorted(items), "an item was lost or consumed twice"
     assert consumed["kazoo"] and consumed["zkfast"], consumed
@@ -390,24 +355,7 @@ def test_kazoo_api_lock_with_extra_patterns_excludes_native_lock(fleet: Factory,
                       "/step2", f"{kazoo_side}-{i}", extra_lock_patterns=["-lock-"])) for i in range(2)],
                   "native": [(f"native-{i}", NativeLock(make_client(), "/step2", f"native-{i}"))
                              for i in range(2)]}
-    holds: List[Hold] = []
-    errors: List[BaseException] = []
-
-    def side_run(side: str) -> None:
-        try:
-            holds.extend(run_zkfast(contenders[side], ROUNDS, HOLD, PAUSE,
-                                    lambda lk: lk.acquire(timeout=60), lambda lk: lk.release(),
-                                    side=side))
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-
-    threads = [threading.Thread(target=side_run, args=(side,)) for side in contenders]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(240)
-    if errors:
-        raise errors[0]
+    holds = _contend(contenders, lambda lk: lk.acquire(timeout=60), lambda lk: lk.release())
     assert_exclusive(holds)
     turns = handoffs(holds)
     assert turns[(kazoo_side, "native")] > 0 and turns[("native", kazoo_side)] > 0, turns

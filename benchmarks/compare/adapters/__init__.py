@@ -2,10 +2,9 @@
 
 from .aiozk_client import AiozkAdapter
 from .base import Adapter, NotApplicable
-from .kazoo_client import KazooAdapter
+from .kazoo_client import KazooAdapter, ZkKazooAdapter
 from .raw_socket import RawAdapter
 from .zkfast_clients import ZkAioAdapter, ZkSyncAdapter
-from .zkfast_kazoo import ZkKazooAdapter
 
 __all__ = ["ADAPTERS", "Adapter", "NotApplicable"]
 
