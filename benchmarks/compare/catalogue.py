@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-CLIENTS: List[str] = ["zk-sync-cy", "zk-sync-py", "zk-aio-cy", "zk-aio-py", "kazoo", "aiozk", "raw"]
+CLIENTS: List[str] = ["zk-sync-cy", "zk-sync-py", "zk-aio-cy", "zk-aio-py", "zk-kazoo-cy",
+                       "zk-kazoo-py", "kazoo", "aiozk", "raw"]
 CLIENT_HELP = {
     "zk-sync-cy": "zkfast.Client, Cython codec",
     "zk-sync-py": "zkfast.Client, pure-Python codec (ZKFAST_NO_EXTENSIONS=1)",
     "zk-aio-cy": "zkfast.AsyncClient, Cython codec",
     "zk-aio-py": "zkfast.AsyncClient, pure-Python codec (ZKFAST_NO_EXTENSIONS=1)",
+    "zk-kazoo-cy": "zkfast.kazoo KazooClient (kazoo's API on zkfast), Cython codec",
+    "zk-kazoo-py": "zkfast.kazoo KazooClient, pure-Python codec (ZKFAST_NO_EXTENSIONS=1)",
     "kazoo": "kazoo KazooClient: sync calls, *_async to pipeline",
     "aiozk": "aiozk ZKClient: asyncio.gather to pipeline",
     "raw": "raw socket: pre-encoded frames, replies split by length prefix only",
@@ -60,6 +63,10 @@ RATIOS: List[Tuple[str, str, str]] = [
     ("aio-py/aiozk", "zk-aio-py", "aiozk"),
     ("aio-py/kazoo", "zk-aio-py", "kazoo"),
     ("sync-cy/raw", "zk-sync-cy", "raw"),
+    # zkfast.kazoo: its cost over zkfast.Client (>= 0.85 wanted), and its lead over kazoo
+    ("zkkazoo-cy/sync-cy", "zk-kazoo-cy", "zk-sync-cy"),
+    ("zkkazoo-cy/kazoo", "zk-kazoo-cy", "kazoo"),
+    ("zkkazoo-py/kazoo", "zk-kazoo-py", "kazoo"),
     ("aio-cy/raw", "zk-aio-cy", "raw"),
     # not zkfast: the ceiling, i.e. the most any client can be ahead of kazoo here
     ("raw/kazoo", "raw", "kazoo"),

@@ -2,7 +2,7 @@
 
 from .aiozk_client import AiozkAdapter
 from .base import Adapter, NotApplicable
-from .kazoo_client import KazooAdapter
+from .kazoo_client import KazooAdapter, ZkKazooAdapter
 from .raw_socket import RawAdapter
 from .zkfast_clients import ZkAioAdapter, ZkSyncAdapter
 
@@ -13,6 +13,8 @@ ADAPTERS = {
     "zk-sync-py": ZkSyncAdapter,
     "zk-aio-cy": ZkAioAdapter,
     "zk-aio-py": ZkAioAdapter,
+    "zk-kazoo-cy": ZkKazooAdapter,
+    "zk-kazoo-py": ZkKazooAdapter,
     "kazoo": KazooAdapter,
     "aiozk": AiozkAdapter,
     "raw": RawAdapter,

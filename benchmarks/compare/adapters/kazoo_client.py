@@ -1,7 +1,10 @@
-"""kazoo's column: KazooClient, ``*_async`` to pipeline, and its TreeCache."""
+"""kazoo's API columns: kazoo itself (``kazoo``) and zkfast.kazoo, kazoo's API on
+zkfast (``zk-kazoo-*``): KazooClient, ``*_async`` to pipeline, and its TreeCache.
+The two run the same code; only the package they import differs."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from time import perf_counter as _perf
@@ -13,12 +16,14 @@ from .sync_client import ThreadClientAdapter
 
 
 class KazooAdapter(ThreadClientAdapter):
+    package = "kazoo"  # the kazoo API's top package: "kazoo" or "zkfast.kazoo"
+
     def __init__(self, hosts: str, plan: Dict[str, Any]) -> None:
         super().__init__(hosts, plan)
-        from kazoo.client import KazooClient
+        client = importlib.import_module(f"{self.package}.client")
 
         logging.getLogger("kazoo").setLevel(logging.ERROR)
-        self.zk = KazooClient(hosts=hosts, timeout=15.0)
+        self.zk = client.KazooClient(hosts=hosts, timeout=15.0)
         self.zk.start(timeout=30)
 
     def close(self) -> None:
@@ -26,17 +31,17 @@ class KazooAdapter(ThreadClientAdapter):
         self.zk.close()
 
     def treecache(self, expected: int) -> List[float]:
-        from kazoo.recipe.cache import TreeCache, TreeEvent
+        cache: Any = importlib.import_module(f"{self.package}.recipe.cache")
 
         done = threading.Event()
         errors: List[BaseException] = []
         t0 = _perf()
-        tc = TreeCache(self.zk, KIDS)
-        tc.listen(lambda ev: ev.event_type == TreeEvent.INITIALIZED and done.set())
+        tc = cache.TreeCache(self.zk, KIDS)
+        tc.listen(lambda ev: ev.event_type == cache.TreeEvent.INITIALIZED and done.set())
         tc.listen_fault(lambda e: (errors.append(e), done.set()))
         tc.start()
         if not done.wait(900):
-            raise TimeoutError("kazoo TreeCache did not initialise in 900 s")
+            raise TimeoutError(f"{self.package} TreeCache did not initialise in 900 s")
         t = _perf() - t0
         try:
             if errors:
@@ -45,3 +50,9 @@ class KazooAdapter(ThreadClientAdapter):
         finally:
             tc.close()
         return [t]
+
+
+class ZkKazooAdapter(KazooAdapter):
+    """zkfast.kazoo (the codec backend is fixed per process)."""
+
+    package = "zkfast.kazoo"

@@ -1,0 +1,1 @@
+"""kazoo's ``protocol`` package: states and paths (the wire protocol itself is zkfast's)."""
