@@ -283,6 +283,10 @@ class ThreadSession(Session):
         self._readable: Optional[_ReadableCheck] = None  # a leading caller's, for this socket
         self._outbuf: List[bytes] = []         # frames held back while others are in flight
         self._outbytes = 0
+        # The thread sending held-back frames outside the send lock (see _flush_out),
+        # or None. While it is set, nobody else writes to the socket: frames go to
+        # _outbuf and that thread sends them after its own, in order.
+        self._sender: Optional[int] = None
         self._state_cond = threading.Condition(threading.Lock())
         self._sock: Optional[socket.socket] = None
         self._tls = config.ssl_context is not None
@@ -399,7 +403,8 @@ class ThreadSession(Session):
             self._close_forked()
             return
         self._close_requested = True  # from now on new calls fail with ClosedError
-        if self._send_lock._is_owned() or self._read_token._is_owned():  # type: ignore[attr-defined]
+        if (self._send_lock._is_owned() or self._read_token._is_owned()  # type: ignore[attr-defined]
+                or self._sender == threading.get_ident()):
             # A signal handler (or a callback) interrupted this thread inside
             # this client's own send or read: nothing may be written or waited
             # for here. A helper thread closes as soon as the interrupted call
@@ -628,45 +633,117 @@ class ThreadSession(Session):
                 self._write_locked(sock, [])
 
     def _flush_out(self) -> None:
-        """Send the frames that were held back while other requests were in flight."""
-        with self._send_lock:
-            sock = self._sock
-            if sock is not None:
-                self._write_locked(sock, [])
+        """Send the frames that were held back while other requests were in flight.
+
+        The reader calls this after every read, while the callers it just woke
+        frame their next requests: so the ``sendall`` runs outside the send lock
+        (holding it there made most of those callers block on it, two thread
+        switches each). Frames framed meanwhile join ``_outbuf``, and this
+        thread sends them too before it gives up the sender role.
+        """
+        lock = self._send_lock
+        if lock._is_owned():  # type: ignore[attr-defined]  # nested: cannot send outside it
+            held = self._sock
+            if held is not None:
+                self._write_locked(held, [])
+            return
+        me = threading.get_ident()
+        claimed = unsent = False
+        sock: Optional[socket.socket] = None
+        try:
+            with lock:
+                sock = self._sock
+                if self._sender is not None or sock is None:
+                    return  # the sender sends them; or the connection is gone
+                claimed = True  # first: an interrupt before the next line clears nothing of others'
+                self._sender = me
+                unsent = True  # before taking: frames taken and lost would never be answered
+                data = self._take_out()
+                if data is None:
+                    unsent = False
+                    self._sender = None
+                    return
+            while True:
+                try:
+                    sock.sendall(data)
+                except OSError as e:
+                    self.log.debug("send failed: %s", e)
+                    _shutdown(sock)
+                else:
+                    self._last_send = _monotonic()
+                    self.bytes_sent += len(data)
+                unsent = False
+                with lock:
+                    sock = self._sock  # frames held back since are for the connection now
+                    unsent = True
+                    more = self._take_out() if sock is not None else None
+                    if more is None or sock is None:
+                        unsent = False
+                        self._sender = None
+                        return
+                    data = more
+        except BaseException:
+            # Interrupted (KeyboardInterrupt) with frames taken and perhaps half
+            # sent: nothing more may follow on this connection.
+            if unsent and sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            if claimed:
+                with lock:
+                    if self._sender == me:
+                        self._sender = None
+            raise
+
+    def _take_out(self) -> Optional[bytes]:
+        """The held-back frames and the open batch, as one buffer (None if none);
+        the caller holds the send lock."""
+        out = self._outbuf
+        frames = list(out) if out else []
+        if out:
+            out.clear()
+            self._outbytes = 0
+        if self.engine.open_batch is not None:
+            batch = self.engine.close_batch()
+            if batch:
+                frames.append(batch)
+        if not frames:
+            return None
+        return frames[0] if len(frames) == 1 else b"".join(frames)
 
     def _write_locked(self, sock: socket.socket, frames: List[bytes]) -> None:
         """Send the held-back frames, then ``frames``, in one ``sendall``; the
         caller holds the send lock. On a send error the requests stay pending:
         the I/O thread fails them with ConnectionLossError when it sees the
-        connection die."""
+        connection die. While another thread sends outside the lock (see
+        ``_flush_out``), ``frames`` join the held-back ones: it sends them next."""
         out = self._outbuf
-        if out:
-            frames = out + frames
-            out.clear()
-            self._outbytes = 0
-        if self.engine.open_batch is not None:
-            # the newest requests of all: after everything framed before them
-            batch = self.engine.close_batch()
-            if batch:
-                frames = frames + [batch]
-        if not frames:
+        if frames:
+            out.extend(frames)
+        if self._sender is not None:
+            self._outbytes += sum(map(len, frames))
             return
-        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        sent = 0
         try:
+            data = self._take_out()
+            if data is None:
+                return
             sock.sendall(data)
+            sent = len(data)
         except OSError as e:
             self.log.debug("send failed: %s", e)
             _shutdown(sock)
         except BaseException:
-            # Interrupted midway (KeyboardInterrupt): part of a frame may be
-            # out, so nothing more may follow on this connection.
+            # Interrupted (KeyboardInterrupt) with frames taken and perhaps
+            # half sent: nothing more may follow on this connection.
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             raise
         self._last_send = _monotonic()
-        self.bytes_sent += len(data)
+        self.bytes_sent += sent
 
     # ------------------------------------------------------------ reading on the caller's thread
 
@@ -907,8 +984,11 @@ class ThreadSession(Session):
                 if action == HEARTBEAT_PING:
                     if self._send_lock.acquire(True, 0.05):
                         try:
-                            sock.sendall(engine.ping_frame())
-                            self._last_send = _monotonic()
+                            if self._sender is not None:  # it sends the ping after its frames
+                                self._outbuf.append(engine.ping_frame())
+                            else:
+                                sock.sendall(engine.ping_frame())
+                                self._last_send = _monotonic()
                         finally:
                             self._send_lock.release()
                     continue

@@ -225,6 +225,62 @@ def test_an_interrupt_while_reading_for_other_threads_loses_none_of_their_replie
     _assert_usable(zk)
 
 
+# Points in the reader's send of held-back frames, which runs outside the send lock
+# while the callers it woke frame their next requests (see ThreadSession._flush_out).
+_SENDER_POINTS = [
+    "sock = self._sock",                      # the send lock taken, nothing claimed yet
+    "data = self._take_out()",                # the sender role claimed, nothing taken
+    "if data is None:",                       # frames taken, not sent
+    "C:sendall",                              # sent
+    "unsent = False",                         # sent, about to look for more
+    "more = self._take_out()",                # the lock held again, the role still ours
+]
+
+
+@pytest.mark.parametrize("marker", _SENDER_POINTS, ids=[m[:24] for m in _SENDER_POINTS])
+def test_an_interrupt_while_sending_for_other_threads_loses_none_of_their_requests(
+        zk: Client, marker: str) -> None:
+    """The main thread reads, and sends the frames other threads framed meanwhile;
+    the interrupt lands there. The sender role is given up, and every other
+    caller still gets an answer (or ConnectionLossError if the interrupt had to
+    end the connection): no request is left unsent."""
+    stop = threading.Event()
+    outcomes: List[Any] = []
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                outcomes.append(zk.get_async("/n").result(15)[0])
+            except ConnectionLossError as e:
+                outcomes.append(e)
+
+    session = zk._session
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    fired = 0
+    try:
+        for _ in range(10):
+            with _Injector(ThreadSession._flush_out,
+                           _where(ThreadSession._flush_out, marker), _raise) as inj:
+                try:
+                    for _ in range(300):  # until the main thread sends for the others
+                        zk.get("/n")
+                except (Interrupt, ConnectionLossError):
+                    pass
+            fired += inj.fired
+            assert session._sender != threading.get_ident(), "the sender role was kept"
+            zk.wait_connected(15)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert fired, "the main thread never sent for the others"
+    assert not any(t.is_alive() for t in threads), "a worker hangs on a request never sent"
+    assert all(o == b"value" or isinstance(o, ConnectionLossError) for o in outcomes)
+    _assert_usable(zk)
+
+
 def test_a_storm_of_real_signals_leaves_the_client_usable(zk: Client) -> None:
     """SIGUSR1 every 0.5-3 ms for a few seconds (ZKFAST_STORM_SECONDS) while
     the main thread and four workers call; the handler raises, as Ctrl-C does."""
