@@ -31,7 +31,7 @@ Layout: ``catalogue`` (clients, workloads, sizes), ``rawjute`` (pre-encoded fram
 ``report`` (statistics and tables), ``cli`` (options). ``benchmarks/compare.py`` runs it.
 """
 
-from . import repo  # noqa: F401  (first: puts the checkout's src/ on sys.path)  # noqa: F401  (first: puts the checkout's src/ on sys.path)
+from . import repo  # noqa: F401  (first: puts the checkout's src/ on sys.path)
 from .catalogue import CLIENTS, NOT_APPLICABLE, RATIOS, WORKLOAD_NAMES, WORKLOADS
 from .catalogue import DEFAULT_WORKLOADS, OPT_IN_WORKLOADS, TARGETS
 from .cli import main
