@@ -10,6 +10,7 @@ run between two bytecodes), and as a bounded storm of real signals.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import inspect
 import os
@@ -190,9 +191,11 @@ def test_an_interrupt_inside_a_call_leaves_the_client_usable(zk: Client, func: A
     assert zk.state.is_connected
 
 
-def test_an_interrupt_while_reading_for_other_threads_loses_none_of_their_replies(zk: Client) -> None:
-    """The main thread leads and completes replies for others when the
-    interrupt lands mid-hand-out: every other caller still gets an answer."""
+@contextlib.contextmanager
+def _other_callers(zk: Client, count: int) -> Iterator[List[Any]]:
+    """``count`` threads calling ``get_async("/n").result()`` in a loop until the
+    block ends; yields their outcomes. On the way out: none hangs, and each got
+    the value or ConnectionLossError (an interrupt may have ended the connection)."""
     stop = threading.Event()
     outcomes: List[Any] = []
 
@@ -203,10 +206,23 @@ def test_an_interrupt_while_reading_for_other_threads_loses_none_of_their_replie
             except ConnectionLossError as e:
                 outcomes.append(e)
 
-    threads = [threading.Thread(target=worker) for _ in range(3)]
+    threads = [threading.Thread(target=worker) for _ in range(count)]
     for t in threads:
         t.start()
     try:
+        yield outcomes
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert not any(t.is_alive() for t in threads), "another caller hangs on its request"
+    assert all(o == b"value" or isinstance(o, ConnectionLossError) for o in outcomes)
+
+
+def test_an_interrupt_while_reading_for_other_threads_loses_none_of_their_replies(zk: Client) -> None:
+    """The main thread leads and completes replies for others when the
+    interrupt lands mid-hand-out: every other caller still gets an answer."""
+    with _other_callers(zk, 3):
         for _ in range(20):
             with _Injector(SessionEngine._handle, _line_of(SessionEngine._handle,
                                                            "del pending[xid] @last"), _raise):
@@ -216,12 +232,6 @@ def test_an_interrupt_while_reading_for_other_threads_loses_none_of_their_replie
                 except (Interrupt, ConnectionLossError):
                     pass
             zk.wait_connected(15)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
-    assert not any(t.is_alive() for t in threads), "a worker hangs on a lost reply"
-    assert all(o == b"value" or isinstance(o, ConnectionLossError) for o in outcomes)
     _assert_usable(zk)
 
 
@@ -244,22 +254,9 @@ def test_an_interrupt_while_sending_for_other_threads_loses_none_of_their_reques
     the interrupt lands there. The sender role is given up, and every other
     caller still gets an answer (or ConnectionLossError if the interrupt had to
     end the connection): no request is left unsent."""
-    stop = threading.Event()
-    outcomes: List[Any] = []
-
-    def worker() -> None:
-        while not stop.is_set():
-            try:
-                outcomes.append(zk.get_async("/n").result(15)[0])
-            except ConnectionLossError as e:
-                outcomes.append(e)
-
     session = zk._session
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
     fired = 0
-    try:
+    with _other_callers(zk, 4):
         for _ in range(10):
             with _Injector(ThreadSession._flush_out,
                            _where(ThreadSession._flush_out, marker), _raise) as inj:
@@ -271,13 +268,7 @@ def test_an_interrupt_while_sending_for_other_threads_loses_none_of_their_reques
             fired += inj.fired
             assert session._sender != threading.get_ident(), "the sender role was kept"
             zk.wait_connected(15)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(30)
     assert fired, "the main thread never sent for the others"
-    assert not any(t.is_alive() for t in threads), "a worker hangs on a request never sent"
-    assert all(o == b"value" or isinstance(o, ConnectionLossError) for o in outcomes)
     _assert_usable(zk)
 
 
