@@ -705,6 +705,7 @@ class ThreadSession(Session):
             out.clear()
             self._outbytes = 0
         if self.engine.open_batch is not None:
+            # the newest requests of all: after everything framed before them
             batch = self.engine.close_batch()
             if batch:
                 frames.append(batch)
