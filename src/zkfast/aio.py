@@ -59,7 +59,7 @@ from .session import (
     Session,
     Sleep,
 )
-from .steps import DONE, Batch, Done, StepGen, Wait, WaitConnected, advance
+from .steps import DONE, Batch, Done, StepGen, Timed, Wait, WaitConnected, advance
 
 __all__ = ["AsyncClient", "AsyncioSession"]
 
@@ -675,6 +675,8 @@ class AsyncioSession(Session):
                 return False
         if t is WaitConnected:
             return await self.wait_connected(step.timeout)
+        if t is Timed:
+            return await self.call(step.req, step.timeout)
         raise TypeError(f"not a step: {step!r}")
 
     def run_in_background(self, gen: StepGen, done: Optional[Done] = None) -> None:

@@ -52,7 +52,7 @@ from .session import (
     Session,
     Sleep,
 )
-from .steps import DONE, Batch, CallbackDriver, Done, StepGen, Wait, WaitConnected, advance
+from .steps import DONE, Batch, CallbackDriver, Done, StepGen, Timed, Wait, WaitConnected, advance
 
 __all__ = ["Client", "Future", "WatchEvent", "ThreadSession"]
 
@@ -1064,6 +1064,8 @@ class ThreadSession(Session):
             return step.event.wait(step.timeout)
         if t is WaitConnected:
             return self.wait_connected(step.timeout)
+        if t is Timed:
+            return self.call(step.req, step.timeout)
         raise TypeError(f"not a step: {step!r}")
 
     def run_in_background(self, gen: StepGen, done: Optional[Done] = None) -> None:

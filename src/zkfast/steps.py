@@ -12,7 +12,9 @@ such a generator yields is a *step*:
 * :class:`Wait`: block until an event is set or a timeout passes (the driver
   sends back whether the event was set);
 * :class:`WaitConnected`: block until the client is connected, at most a
-  timeout (the driver sends back whether it is).
+  timeout (the driver sends back whether it is);
+* :class:`Timed`: a request with a deadline of its own (the driver throws
+  :class:`~zkfast.RequestTimeoutError` into the generator when it passes).
 
 Three drivers run such generators, one per way of waiting: the sync client
 blocks (``Client.run_steps``), the async client awaits
@@ -30,7 +32,7 @@ from typing import Any, Callable, Generator, List, Optional, Tuple, Union
 from .errors import ZooKeeperError
 from .requests import PendingRequest
 
-__all__ = ["Batch", "Wait", "WaitConnected", "Step", "StepGen", "PROTECTED_PREFIX", "DONE",
+__all__ = ["Batch", "Wait", "WaitConnected", "Timed", "Step", "StepGen", "PROTECTED_PREFIX", "DONE",
            "advance", "CallbackDriver", "Done"]
 
 log = logging.getLogger("zkfast.steps")
@@ -69,7 +71,21 @@ class WaitConnected:
         self.timeout = timeout
 
 
-Step = Union[PendingRequest, Batch, Wait, WaitConnected]
+class Timed:
+    """A step: send ``req`` and wait for its reply at most ``timeout`` seconds
+    (None: the client's ``request_timeout``), else RequestTimeoutError. Calls
+    with a deadline use it for requests that could be issued just as the
+    connection drops: such a request waits for the reconnect, which may come
+    long after the deadline. (A background driver sends ``req`` untimed.)"""
+
+    __slots__ = ("req", "timeout")
+
+    def __init__(self, req: PendingRequest, timeout: Optional[float]) -> None:
+        self.req = req
+        self.timeout = timeout
+
+
+Step = Union[PendingRequest, Batch, Wait, WaitConnected, Timed]
 StepGen = Generator[Any, Any, Any]
 
 #: What :func:`advance` returns as the step when the generator has finished.
@@ -147,6 +163,8 @@ class CallbackDriver:
             if isinstance(step, (Wait, WaitConnected)):
                 error = TypeError("a background step generator cannot wait")
                 continue
+            if isinstance(step, Timed):
+                step = step.req  # nothing waits here, so there is no deadline to keep
             try:
                 fut = self.submit(step)
             except ZooKeeperError as e:

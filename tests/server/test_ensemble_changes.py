@@ -316,7 +316,9 @@ def test_tracking_clients_follow_the_ensemble_as_it_grows_and_shrinks(loop: Loop
         assert changes[0].type == EventType.NODE_DATA_CHANGED and changes[0].path == "/zookeeper/config"
         chrooted.sync("/")
         cfg1 = chrooted.get_config()
-        members1, version1 = ens.current_config()
+        # the member asked may not have applied the committed change yet: wait for it
+        members1, version1 = wait_until(
+            lambda: (c := ens.current_config())[1] == cfg1.version and c, timeout=30)
         assert (_config_members(cfg1), cfg1.version) == (members1, version1)
         assert cfg1.version > cfg0.version
         assert [m.role for m in cfg1.members] == ["participant"] * 4 + ["observer"]

@@ -307,6 +307,36 @@ def test_sync_lock_refuses_async_client() -> None:
         Lock(FakeAsync(), "/x")
 
 
+def test_timeout_is_kept_when_the_connection_dies_silently(zk_proxy: TcpProxy, make_client) -> None:
+    """The deadline passes while the connection is dead but not yet known to be
+    (no FIN: a blackholed peer), so the lock's last check goes out on it. That
+    request must not hold the caller until the client's read timeout (2/3 of
+    the 30 s session) finds the connection dead: it gets the time left, and at
+    least zkfast.recipe._nodes.TIMED_FLOOR."""
+    import time
+
+    holder_client = make_client()
+    holder = Lock(holder_client, "/l", "holder")
+    holder.acquire()
+    c = make_client(hosts=zk_proxy.hosts, session_timeout=30.0)
+    waiter = Lock(c, "/l", "waiter")
+    got: List[Any] = []
+
+    def run() -> None:
+        t = time.monotonic()
+        got.append(waiter.acquire(timeout=2.0))
+        got.append(time.monotonic() - t)
+
+    th = threading.Thread(target=run)
+    th.start()
+    wait_until(lambda: len(_nodes(holder_client, "/l")) == 2)  # queued behind the holder
+    zk_proxy.blackhole(True)
+    th.join(30)
+    zk_proxy.blackhole(False)
+    assert got and got[0] is False
+    assert got[1] < 12, f"held {got[1]:.1f}s: the check waited for the connection to be found dead"
+
+
 def test_timeout_is_kept_while_disconnected(zk_proxy: TcpProxy, make_client) -> None:
     import time
 

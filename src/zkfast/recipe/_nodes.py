@@ -4,7 +4,7 @@ creates, quiet deletes, cleanup of our protected nodes; deadlines."""
 from __future__ import annotations
 
 import time
-from typing import Any, Generator, Optional, Sequence
+from typing import Any, Generator, Optional, Sequence, Union
 
 from ..compound import create_protected as _create_protected
 from ..compound import ensure_connected, ensure_path
@@ -13,18 +13,20 @@ from ..errors import (
     ConnectionLossError,
     NodeExistsError,
     NoNodeError,
+    RequestTimeoutError,
     SessionExpiredError,
 )
 from ..interface import SessionClient
 from ..paths import validate_path
+from ..requests import PendingRequest
 from ..session import presumed_lost_in as _presumed_lost_in
-from ..steps import Batch
+from ..steps import Batch, Timed
 from ._drivers import drive
 from ._names import join
 
 __all__ = ["create_protected", "ensure_connected", "create_unique", "delete_quietly",
-           "discard_prefixed", "deadline_of", "remaining", "check_path", "acl_or_default",
-           "session_timeout_of", "presumed_lost_in", "ensure_path"]
+           "discard_prefixed", "deadline_of", "remaining", "timed", "TIMED_FLOOR", "check_path",
+           "acl_or_default", "session_timeout_of", "presumed_lost_in", "ensure_path"]
 
 _monotonic = time.monotonic
 Step = Any
@@ -115,12 +117,17 @@ def discard_prefixed(client: SessionClient, parent: str, prefix: str, inline: bo
         if inline and not client.connected:
             drive(client, discard_prefixed(client, parent, prefix, inline=False))
             return 0
+        listing = client.requests.op_get_children(parent)
         try:
-            children = yield client.requests.op_get_children(parent)
+            # inline: a connection that died unnoticed must not hold the caller
+            children = yield (timed(listing, _monotonic()) if inline else listing)
         except NoNodeError:
             return 0
         except ConnectionLossError:
             continue
+        except RequestTimeoutError:
+            drive(client, discard_prefixed(client, parent, prefix, inline=False))
+            return 0
         except (SessionExpiredError, ClosedError):
             return 0
         mine = [join(parent, c) for c in children if c.startswith(prefix)]
@@ -138,6 +145,20 @@ def deadline_of(timeout: Optional[float]) -> Optional[float]:
 
 def remaining(deadline: Optional[float]) -> Optional[float]:
     return None if deadline is None else max(0.0, deadline - _monotonic())
+
+
+#: The least time a timed request gets, even past its call's deadline: a live
+#: server answers in far less, and a dead connection has failed it by then.
+TIMED_FLOOR = 1.0
+
+
+def timed(req: PendingRequest, deadline: Optional[float]) -> Union[PendingRequest, Timed]:
+    """``req`` as a step that keeps ``deadline`` (None: the plain request): it
+    fails with RequestTimeoutError after the time left, at least TIMED_FLOOR
+    seconds, instead of waiting for a reconnect however long that takes."""
+    if deadline is None:
+        return req
+    return Timed(req, max(TIMED_FLOOR, deadline - _monotonic()))
 
 
 def check_path(path: str) -> str:

@@ -34,6 +34,7 @@ from ..errors import (
     LockDeadlockError,
     NoNodeError,
     NotLockedError,
+    RequestTimeoutError,
     SessionExpiredError,
     ZooKeeperError,
 )
@@ -50,6 +51,7 @@ from ._nodes import (
     discard_prefixed,
     ensure_connected,
     remaining,
+    timed,
 )
 
 __all__ = ["Lock", "ReadLock", "WriteLock", "MultiLock",
@@ -151,8 +153,8 @@ class _LockCore(Holder):
             try:
                 if self.on_revoke is not None:
                     yield from self._revocation_gen(node)
-                verdict = yield from self._check(node)
-            except ConnectionLossError:
+                verdict = yield from self._check(node, deadline)
+            except (ConnectionLossError, RequestTimeoutError):
                 if remaining(deadline) == 0:
                     return False
                 continue  # requests wait for the reconnect; no spinning
@@ -181,13 +183,16 @@ class _LockCore(Holder):
             finally:
                 self.waiting = False
 
-    def _check(self, node: str) -> Generator[Any, Any, Optional[bool]]:
+    def _check(self, node: str, deadline: Optional[float] = None
+               ) -> Generator[Any, Any, Optional[bool]]:
         """True: ours is first; False: waiting, a watch is set on our blocker;
-        None: our node no longer exists."""
+        None: our node no longer exists. With a ``deadline`` the requests keep
+        it (see :func:`timed`): one issued just as the connection drops would
+        otherwise wait for the reconnect."""
         engine = self.client.requests
         name = basename(node)
         while True:
-            children = yield engine.op_get_children(self.path)
+            children = yield timed(engine.op_get_children(self.path), deadline)
             if name not in children:
                 return None
             contenders = sorted_contenders(children)
@@ -196,7 +201,7 @@ class _LockCore(Holder):
                 return True
             try:
                 # get (not exists): a vanished blocker leaves no watch behind
-                yield engine.op_get(join(self.path, blocker), self._on_watch)
+                yield timed(engine.op_get(join(self.path, blocker), self._on_watch), deadline)
                 return False
             except NoNodeError:
                 continue
