@@ -19,19 +19,34 @@ from .errors import (
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
+    RequestTimeoutError,
 )
 from .events import State
 from .paths import join, parent
 from .requests import PendingRequest
-from .steps import PROTECTED_PREFIX, WaitConnected
+from .steps import PROTECTED_PREFIX, Timed, WaitConnected
 
 if TYPE_CHECKING:
     from .interface import SessionClient
 
 __all__ = ["ensure_path", "create_makepath", "delete_recursive", "create_protected",
-           "ensure_connected", "with_watch", "new_guid"]
+           "ensure_connected", "with_watch", "new_guid", "timed", "TIMED_FLOOR"]
 
 _monotonic = time.monotonic
+
+#: The least time a timed request gets, even past its call's deadline: a live
+#: server answers in far less, and a dead connection has failed it by then.
+TIMED_FLOOR = 1.0
+
+
+def timed(req: PendingRequest, deadline: Optional[float]) -> Any:
+    """``req`` as a step that keeps ``deadline`` (None: the plain request): it
+    fails with RequestTimeoutError after the time left, at least TIMED_FLOOR
+    seconds, instead of waiting for a reconnect however long that takes (or
+    for the read timeout to find a silently dead connection)."""
+    if deadline is None:
+        return req
+    return Timed(req, max(TIMED_FLOOR, deadline - _monotonic()))
 Gen = Generator[Any, Any, Any]
 
 
@@ -125,8 +140,9 @@ def create_protected(client: SessionClient, path: str, value: bytes = b"",
     one call never leaves two nodes behind. ``makepath`` creates missing
     parents. With ``wait``, it first waits (up to ``deadline``) until the
     client is connected and returns None when the deadline passes then: a node
-    of ours may exist, and the caller cleans up ``_c_<guid>-*``. Without
-    ``wait`` requests simply queue until the reconnect.
+    of ours may exist, and the caller cleans up ``_c_<guid>-*``; its requests
+    keep the deadline too (see :func:`timed`). Without ``wait`` requests simply
+    queue until the reconnect.
     """
     guid = guid or new_guid()
     par = parent(path)
@@ -136,10 +152,15 @@ def create_protected(client: SessionClient, path: str, value: bytes = b"",
     while True:
         if wait and not (yield from ensure_connected(client, deadline)):
             return None
+        step_deadline = deadline if wait else None
         if maybe_applied:
             try:
-                children = yield client.requests.op_get_children(par)
+                children = yield timed(client.requests.op_get_children(par), step_deadline)
             except ConnectionLossError:
+                continue
+            except RequestTimeoutError:
+                if deadline is not None and _monotonic() >= deadline:
+                    return None
                 continue
             except NoNodeError:
                 children = []
@@ -147,10 +168,15 @@ def create_protected(client: SessionClient, path: str, value: bytes = b"",
                 if name.startswith(prefix):
                     return join(par, name)
         try:
-            return (yield client.requests.op_create(full, value, _acl(client, acl),
-                                                    ephemeral=ephemeral, sequence=True))
+            return (yield timed(client.requests.op_create(full, value, _acl(client, acl),
+                                                          ephemeral=ephemeral, sequence=True),
+                                step_deadline))
         except ConnectionLossError:
             maybe_applied = True
+        except RequestTimeoutError:
+            maybe_applied = True  # the server may have applied it
+            if deadline is not None and _monotonic() >= deadline:
+                return None
         except NoNodeError:
             if not makepath:
                 raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any, List
 
 import pytest
@@ -307,66 +308,62 @@ def test_sync_lock_refuses_async_client() -> None:
         Lock(FakeAsync(), "/x")
 
 
+def _waiter_queued_behind_a_holder(zk_proxy: TcpProxy, make_client: Any, timeout: float,
+                                   **client_kw: Any) -> SimpleNamespace:
+    """A holder (direct) and, through the proxy, a waiter queued behind it in a
+    thread running ``acquire(timeout=timeout)``. The namespace: ``holder_client``,
+    ``holder``, ``client`` (the waiter's), ``waiter``, ``thread``, and ``got``
+    (the acquire's result, then the seconds it took)."""
+    import time
+
+    holder_client = make_client()
+    holder = Lock(holder_client, "/l", "holder")
+    holder.acquire()
+    c = make_client(hosts=zk_proxy.hosts, **client_kw)
+    waiter = Lock(c, "/l", "waiter")
+    got: List[Any] = []
+
+    def run() -> None:
+        t = time.monotonic()
+        got.append(waiter.acquire(timeout=timeout))
+        got.append(time.monotonic() - t)
+
+    th = threading.Thread(target=run)
+    th.start()
+    wait_until(lambda: len(_nodes(holder_client, "/l")) == 2)  # queued behind the holder
+    return SimpleNamespace(holder_client=holder_client, holder=holder, client=c, waiter=waiter,
+                           thread=th, got=got)
+
+
 def test_timeout_is_kept_when_the_connection_dies_silently(zk_proxy: TcpProxy, make_client) -> None:
     """The deadline passes while the connection is dead but not yet known to be
     (no FIN: a blackholed peer), so the lock's last check goes out on it. That
     request must not hold the caller until the client's read timeout (2/3 of
     the 30 s session) finds the connection dead: it gets the time left, and at
-    least zkfast.recipe._nodes.TIMED_FLOOR."""
-    import time
-
-    holder_client = make_client()
-    holder = Lock(holder_client, "/l", "holder")
-    holder.acquire()
-    c = make_client(hosts=zk_proxy.hosts, session_timeout=30.0)
-    waiter = Lock(c, "/l", "waiter")
-    got: List[Any] = []
-
-    def run() -> None:
-        t = time.monotonic()
-        got.append(waiter.acquire(timeout=2.0))
-        got.append(time.monotonic() - t)
-
-    th = threading.Thread(target=run)
-    th.start()
-    wait_until(lambda: len(_nodes(holder_client, "/l")) == 2)  # queued behind the holder
+    least zkfast.compound.TIMED_FLOOR."""
+    q = _waiter_queued_behind_a_holder(zk_proxy, make_client, 2.0, session_timeout=30.0)
     zk_proxy.blackhole(True)
-    th.join(30)
+    q.thread.join(30)
     zk_proxy.blackhole(False)
+    got = q.got
     assert got and got[0] is False
     assert got[1] < 12, f"held {got[1]:.1f}s: the check waited for the connection to be found dead"
 
 
 def test_timeout_is_kept_while_disconnected(zk_proxy: TcpProxy, make_client) -> None:
-    import time
-
-    holder_client = make_client()
-    holder = Lock(holder_client, "/l", "holder")
-    holder.acquire()
-    c = make_client(hosts=zk_proxy.hosts)
-    waiter = Lock(c, "/l", "waiter")
-    got: List[Any] = []
-
-    def run() -> None:
-        t = time.monotonic()
-        got.append(waiter.acquire(timeout=1.5))
-        got.append(time.monotonic() - t)
-
-    th = threading.Thread(target=run)
-    th.start()
-    wait_until(lambda: len(_nodes(holder_client, "/l")) == 2)  # queued behind the holder
+    q = _waiter_queued_behind_a_holder(zk_proxy, make_client, 1.5)
     zk_proxy.refuse(True)
     zk_proxy.drop_all()
-    th.join(10)
+    q.thread.join(10)
     # returned at its deadline, not after a reconnect or a session timeout (10 s)
-    assert got[0] is False and got[1] < 8
-    assert Lock(c, "/l").acquire(timeout=0.2) is False  # offline from the start: same
+    assert q.got[0] is False and q.got[1] < 8
+    assert Lock(q.client, "/l").acquire(timeout=0.2) is False  # offline from the start: same
     zk_proxy.refuse(False)
     # the abandoned contender is removed once the connection is back
-    wait_until(lambda: _nodes(holder_client, "/l") == [holder.node.rsplit("/", 1)[1]])
-    holder.release()
-    assert waiter.acquire(timeout=5)
-    waiter.release()
+    wait_until(lambda: _nodes(q.holder_client, "/l") == [q.holder.node.rsplit("/", 1)[1]])
+    q.holder.release()
+    assert q.waiter.acquire(timeout=5)
+    q.waiter.release()
 
 
 def test_acquire_on_closed_client_raises(make_client) -> None:

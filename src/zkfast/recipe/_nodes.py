@@ -4,10 +4,10 @@ creates, quiet deletes, cleanup of our protected nodes; deadlines."""
 from __future__ import annotations
 
 import time
-from typing import Any, Generator, Optional, Sequence, Union
+from typing import Any, Generator, Optional, Sequence
 
+from ..compound import TIMED_FLOOR, ensure_connected, ensure_path, timed
 from ..compound import create_protected as _create_protected
-from ..compound import ensure_connected, ensure_path
 from ..errors import (
     ClosedError,
     ConnectionLossError,
@@ -18,9 +18,8 @@ from ..errors import (
 )
 from ..interface import SessionClient
 from ..paths import validate_path
-from ..requests import PendingRequest
 from ..session import presumed_lost_in as _presumed_lost_in
-from ..steps import Batch, Timed
+from ..steps import Batch
 from ._drivers import drive
 from ._names import join
 
@@ -145,20 +144,6 @@ def deadline_of(timeout: Optional[float]) -> Optional[float]:
 
 def remaining(deadline: Optional[float]) -> Optional[float]:
     return None if deadline is None else max(0.0, deadline - _monotonic())
-
-
-#: The least time a timed request gets, even past its call's deadline: a live
-#: server answers in far less, and a dead connection has failed it by then.
-TIMED_FLOOR = 1.0
-
-
-def timed(req: PendingRequest, deadline: Optional[float]) -> Union[PendingRequest, Timed]:
-    """``req`` as a step that keeps ``deadline`` (None: the plain request): it
-    fails with RequestTimeoutError after the time left, at least TIMED_FLOOR
-    seconds, instead of waiting for a reconnect however long that takes."""
-    if deadline is None:
-        return req
-    return Timed(req, max(TIMED_FLOOR, deadline - _monotonic()))
 
 
 def check_path(path: str) -> str:
