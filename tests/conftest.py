@@ -10,8 +10,8 @@ import pytest
 from zkfast import Client
 from zkfast.testing import ZooKeeperServer
 
-from clients import KINDS, dispose, new_client, workers_alive
-from helpers import EventLog, wait_until
+from clients import KINDS, close_all, new_client
+from helpers import EventLog
 
 pytest_plugins = ["zkfast.testing.pytest_plugin"]
 
@@ -62,16 +62,23 @@ def make_client(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[Callable
 
     yield make
     try:
-        for c in made:
-            c.close()
-        wait_until(lambda: not any(workers_alive(c) for c in made), timeout=10)
+        close_all(made)
     finally:
-        for c in made:
-            dispose(c)
         try:
             admin.delete(zk_chroot, recursive=True)
         finally:
             admin.close()
+
+
+@pytest.fixture
+def base(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[str]:
+    """This test's private base path, created first and deleted (recursively)
+    after; for tests that build their clients themselves."""
+    with Client(zk_server.hosts) as admin:
+        admin.ensure_path(zk_chroot)
+    yield zk_chroot
+    with Client(zk_server.hosts) as admin:
+        admin.delete(zk_chroot, recursive=True)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import asyncio
 import random
 import struct
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
@@ -28,15 +28,6 @@ from zkfast.testing import TcpProxy, ZooKeeperServer
 from helpers import EventLog, States, wait_until
 
 MiB = 1 << 20
-
-
-@pytest.fixture
-def base(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[str]:
-    with Client(zk_server.hosts) as admin:
-        admin.ensure_path(zk_chroot)
-    yield zk_chroot
-    with Client(zk_server.hosts) as admin:
-        admin.delete(zk_chroot, recursive=True)
 
 
 # ---------------------------------------------------------------- the order model

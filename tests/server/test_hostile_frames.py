@@ -5,7 +5,7 @@ own requests, so the session reconnects and carries on."""
 from __future__ import annotations
 
 import asyncio
-from typing import Iterator, List
+from typing import List
 
 import pytest
 
@@ -18,13 +18,11 @@ POISON_ZXID = 0x4242424242424242
 
 
 @pytest.fixture
-def base(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[str]:
+def base(base: str, zk_server: ZooKeeperServer) -> str:
+    """conftest's ``base``, with a node ``/n`` holding ``b"v"``."""
     with Client(zk_server.hosts) as admin:
-        admin.ensure_path(zk_chroot)
-        admin.create(zk_chroot + "/n", b"v")
-    yield zk_chroot
-    with Client(zk_server.hosts) as admin:
-        admin.delete(zk_chroot, recursive=True)
+        admin.create(base + "/n", b"v")
+    return base
 
 
 def test_a_forged_reply_drops_the_connection_but_not_the_session(zk_proxy: TcpProxy,

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Iterator, List
+from typing import List
 
 import pytest
 
 from zkfast import AsyncClient, Client, NoNodeError
 from zkfast.metrics import RequestRecord
 from zkfast.testing import TcpProxy, ZooKeeperServer
-
-
-@pytest.fixture
-def base(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[str]:
-    with Client(zk_server.hosts) as admin:
-        admin.ensure_path(zk_chroot)
-    yield zk_chroot
-    with Client(zk_server.hosts) as admin:
-        admin.delete(zk_chroot, recursive=True)
 
 
 def _user_ops(records: List[RequestRecord]) -> Counter:

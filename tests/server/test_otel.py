@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -23,15 +23,6 @@ from zkfast.otel import ClientTelemetry  # noqa: E402
 from zkfast.testing import TcpProxy, ZooKeeperServer  # noqa: E402
 
 from helpers import States, wait_until  # noqa: E402
-
-
-@pytest.fixture
-def base(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[str]:
-    with Client(zk_server.hosts) as admin:
-        admin.ensure_path(zk_chroot)
-    yield zk_chroot
-    with Client(zk_server.hosts) as admin:
-        admin.delete(zk_chroot, recursive=True)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 import threading
-from typing import Iterator, List
+from typing import List
 
 import pytest
 
@@ -23,13 +23,11 @@ from helpers import States
 
 
 @pytest.fixture
-def base(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[str]:
+def base(base: str, zk_server: ZooKeeperServer) -> str:
+    """conftest's ``base``, with a node ``/n`` holding ``b"v"``."""
     with Client(zk_server.hosts) as admin:
-        admin.ensure_path(zk_chroot)
-        admin.create(zk_chroot + "/n", b"v")
-    yield zk_chroot
-    with Client(zk_server.hosts) as admin:
-        admin.delete(zk_chroot, recursive=True)
+        admin.create(base + "/n", b"v")
+    return base
 
 
 class _Watermark:

@@ -21,15 +21,6 @@ def portable_io(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-@pytest.fixture
-def base(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[str]:
-    with Client(zk_server.hosts) as admin:
-        admin.ensure_path(zk_chroot)
-    yield zk_chroot
-    with Client(zk_server.hosts) as admin:
-        admin.delete(zk_chroot, recursive=True)
-
-
 def test_the_selector_waiter_is_in_use(zk_server: ZooKeeperServer, base: str) -> None:
     with Client(zk_server.hosts + base) as zk:
         zk.create("/n", b"v")

@@ -326,15 +326,6 @@ def test_tls_host_name_is_checked_against_the_connect_string_name(
 # ---------------------------------------------------------------------------- c. lost replies
 
 
-@pytest.fixture
-def base(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[str]:
-    with Client(zk_server.hosts) as admin:
-        admin.ensure_path(zk_chroot)
-    yield zk_chroot
-    with Client(zk_server.hosts) as admin:
-        admin.delete(zk_chroot, recursive=True)
-
-
 def _create_reply_for(marker: bytes) -> Callable[[bytes], bool]:
     """A successful reply whose body (a create reply: the created path) contains ``marker``."""
     def predicate(body: bytes) -> bool:

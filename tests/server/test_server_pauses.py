@@ -19,7 +19,7 @@ import os
 import signal
 import time
 import threading
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
 
@@ -41,13 +41,11 @@ SESSION_TIMEOUT = 8.0
 
 
 @pytest.fixture
-def base(zk_server: ZooKeeperServer, zk_chroot: str) -> Iterator[str]:
+def base(base: str, zk_server: ZooKeeperServer) -> str:
+    """conftest's ``base``, with a node ``/n`` holding ``b"v"``."""
     with Client(zk_server.hosts) as admin:
-        admin.ensure_path(zk_chroot)
-        admin.create(zk_chroot + "/n", b"v")
-    yield zk_chroot
-    with Client(zk_server.hosts) as admin:
-        admin.delete(zk_chroot, recursive=True)
+        admin.create(base + "/n", b"v")
+    return base
 
 
 class Stopped:
