@@ -23,6 +23,8 @@ from typing import Any, Callable, List, Optional
 
 from zkfast import AsyncClient, Client, WaitTimeoutError
 
+from helpers import wait_until
+
 KINDS = ("sync", "async")
 
 # A blocking facade call that takes longer than this is a hang, not a slow server.
@@ -184,6 +186,18 @@ def dispose(client: Any) -> None:
         client.shutdown()
     else:
         client.close()
+
+
+def close_all(made: List[Any]) -> None:
+    """Close the clients a fixture made: each must leave no thread or task running
+    (checked), then each is disposed of, its loop too."""
+    try:
+        for c in made:
+            c.close()
+        wait_until(lambda: not any(workers_alive(c) for c in made), timeout=10)
+    finally:
+        for c in made:
+            dispose(c)
 
 
 # ---------------------------------------------------------------------------- internals, both ways

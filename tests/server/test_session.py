@@ -46,7 +46,7 @@ from zkfast import (
 )
 from zkfast.testing import Ensemble, TcpProxy, ZooKeeperServer, expire_session
 
-from clients import connection_loop_alive, dispose, new_client, tls_peer_cert, workers_alive
+from clients import close_all, connection_loop_alive, new_client, tls_peer_cert, workers_alive
 from helpers import States, EventLog, wait_until
 
 TICK_MS = 250  # the module server's tickTime: sessions from 0.5 s (2 ticks) to 20 s
@@ -100,13 +100,7 @@ def clients(kind: str) -> Iterator[Callable[..., Any]]:
         return c
 
     yield make
-    try:
-        for c in made:
-            c.close()
-        wait_until(lambda: not any(workers_alive(c) for c in made), timeout=10)
-    finally:
-        for c in made:
-            dispose(c)
+    close_all(made)
 
 
 def failed_with(fut: Any, *types: type, timeout: float = 10.0) -> BaseException:
@@ -919,6 +913,18 @@ def test_a_call_before_start_fails_at_once(server: ZooKeeperServer, clients: Cal
 # ---------------------------------------------------------------------------- 11. threads
 
 
+def _drop_twice_under_load(proxy: TcpProxy, states: States, progress: List[int]) -> None:
+    """Twice: let the workers make 200 calls, drop every connection, wait for the
+    reconnect; then 200 calls more."""
+    for n in (1, 2):
+        mark = sum(progress)
+        wait_until(lambda m=mark: sum(progress) >= m + 200, timeout=30)
+        proxy.drop_all()
+        states.wait_for(State.CONNECTED, n, timeout=15)
+    mark = sum(progress)
+    wait_until(lambda: sum(progress) >= mark + 200, timeout=30)
+
+
 @pytest.mark.parametrize("kind", ["sync"])  # threads sharing one Client; tasks on an AsyncClient below
 def test_many_threads_share_a_client_across_connection_drops(proxy: TcpProxy, base: str,
                                                              clients: Callable[..., Any]) -> None:
@@ -968,13 +974,7 @@ def test_many_threads_share_a_client_across_connection_drops(proxy: TcpProxy, ba
     for t in threads:
         t.start()
     try:
-        for n in (1, 2):
-            mark = sum(progress)
-            wait_until(lambda m=mark: sum(progress) >= m + 200, timeout=30)
-            proxy.drop_all()
-            states.wait_for(State.CONNECTED, n, timeout=15)
-        mark = sum(progress)
-        wait_until(lambda: sum(progress) >= mark + 200, timeout=30)
+        _drop_twice_under_load(proxy, states, progress)
     finally:
         stop.set()
         for t in threads:
@@ -1043,13 +1043,7 @@ def test_many_tasks_share_an_async_client_across_connection_drops(proxy: TcpProx
 
     running = zk.spawn(workers)
     try:
-        for n in (1, 2):
-            mark = sum(progress)
-            wait_until(lambda m=mark: sum(progress) >= m + 200, timeout=30)
-            proxy.drop_all()
-            states.wait_for(State.CONNECTED, n, timeout=15)
-        mark = sum(progress)
-        wait_until(lambda: sum(progress) >= mark + 200, timeout=30)
+        _drop_twice_under_load(proxy, states, progress)
     finally:
         stop.set()
         running.result(30)  # concurrent.futures.TimeoutError here: a worker hangs
