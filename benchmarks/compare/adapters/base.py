@@ -85,27 +85,27 @@ def check_children(n: int, expected: int) -> None:
 
 
 
-def run_threads(threads: int, ops: int, setup: Callable[[int], Tuple[Any, Any, str, bytes]]) -> float:
-    """``threads`` threads, each ``ops`` calls: every 5th a set of its own node, else a get."""
+def _timed_threads(threads: int, ops: int, body: Callable[[int, Callable[[], Any]], None]) -> float:
+    """Run ``body(t, ready)`` in ``threads`` threads; each calls ``ready()`` when set
+    up, and the clock runs from the moment all are ready until all are done. The
+    first error of any thread is raised; else ops/s over ``threads * ops`` calls."""
     start = threading.Barrier(threads + 1)
     errors: List[BaseException] = []
 
-    def body(t: int) -> None:
-        get, set_, own, data = setup(t)
-        start.wait()
+    def run(t: int) -> None:
         try:
-            for i in range(ops):
-                if i % 5 == 4:
-                    set_(own, data)
-                else:
-                    get(D100)
+            body(t, start.wait)
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
+            start.abort()  # a thread that failed before it was ready must not leave the others waiting
 
-    ts = [threading.Thread(target=body, args=(t,)) for t in range(threads)]
+    ts = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
     for th in ts:
         th.start()
-    start.wait()
+    try:
+        start.wait()
+    except threading.BrokenBarrierError:
+        pass  # the error is raised below
     t0 = _perf()
     for th in ts:
         th.join()
@@ -113,29 +113,29 @@ def run_threads(threads: int, ops: int, setup: Callable[[int], Tuple[Any, Any, s
     if errors:
         raise errors[0]
     return ops_per_second(threads * ops, t)
+
+
+def run_threads(threads: int, ops: int, setup: Callable[[int], Tuple[Any, Any, str, bytes]]) -> float:
+    """``threads`` threads, each ``ops`` calls: every 5th a set of its own node, else a get."""
+
+    def body(t: int, ready: Callable[[], Any]) -> None:
+        get, set_, own, data = setup(t)
+        ready()
+        for i in range(ops):
+            if i % 5 == 4:
+                set_(own, data)
+            else:
+                get(D100)
+
+    return _timed_threads(threads, ops, body)
 
 
 def run_gets(threads: int, ops: int, get: Callable[[str], Any]) -> float:
     """``threads`` threads started together, each ``ops`` blocking ``get(D100)``; ops/s."""
-    start = threading.Barrier(threads + 1)
-    errors: List[BaseException] = []
 
-    def body() -> None:
-        start.wait()
-        try:
-            for _ in range(ops):
-                get(D100)
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
+    def body(t: int, ready: Callable[[], Any]) -> None:
+        ready()
+        for _ in range(ops):
+            get(D100)
 
-    ts = [threading.Thread(target=body) for _ in range(threads)]
-    for th in ts:
-        th.start()
-    start.wait()
-    t0 = _perf()
-    for th in ts:
-        th.join()
-    t = _perf() - t0
-    if errors:
-        raise errors[0]
-    return ops_per_second(threads * ops, t)
+    return _timed_threads(threads, ops, body)
