@@ -277,3 +277,36 @@ def test_flavor_mismatch_and_factories(hosts: str, make_client) -> None:
             assert isinstance(lock, AsyncLock)
     run(main)
     assert type(zk.Lock("/f")) is Lock
+
+
+def test_async_lock_timeout_is_kept_when_the_connection_dies_silently(
+        make_client, zk_server: ZooKeeperServer, zk_chroot: str, zk_proxy: Any) -> None:
+    """AsyncLock's twin of test_recipe_lock's: the deadline passes while the
+    connection is dead but not yet known to be (a blackholed peer); the lock's
+    requests keep the deadline (steps.Timed) instead of waiting for the read
+    timeout (2/3 of the 30 s session)."""
+    holder = Lock(make_client(), "/l", "holder")  # the sync recipe, on its own client
+    assert holder.acquire()
+
+    async def main() -> None:
+        zk = AsyncClient(zk_proxy.hosts + zk_chroot, session_timeout=30.0)
+        await zk.start()
+        try:
+            waiter = AsyncLock(zk, "/l", "waiter")
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            attempt = asyncio.ensure_future(waiter.acquire(timeout=2.0))
+            await until(lambda: len(holder.contenders()) == 2)  # queued behind the holder
+            zk_proxy.blackhole(True)
+            try:
+                got = await asyncio.wait_for(attempt, 30)
+            finally:
+                zk_proxy.blackhole(False)
+            held = loop.time() - t0
+            assert got is False
+            assert held < 12, f"held {held:.1f}s: a request waited for the connection to be found dead"
+        finally:
+            await zk.close()
+
+    run(main)
+    holder.release()
